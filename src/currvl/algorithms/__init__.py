@@ -1,0 +1,1 @@
+"""Algorithm math (losses, advantages) as plain, tested tensor functions."""

@@ -1,0 +1,1 @@
+"""The `currvl` command line."""

@@ -1,0 +1,50 @@
+"""Load any Hugging Face image-text-to-text checkpoint (Qwen2.5-VL first) with its processor."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import AutoModelForImageTextToText, AutoProcessor
+
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16, "auto": "auto"}
+
+
+def resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype | str | None:
+    if dtype is None or isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype not in _DTYPES:
+        raise ValueError(f"unknown dtype {dtype!r}; expected one of {sorted(_DTYPES)}")
+    return _DTYPES[dtype]
+
+
+def load_processor(name_or_path: str | Path, **processor_kwargs: Any):
+    """The model's processor with left padding, which batched generation and Qwen-VL rope indices need."""
+    processor = AutoProcessor.from_pretrained(str(name_or_path), **processor_kwargs)
+    tokenizer = getattr(processor, "tokenizer", processor)
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return processor
+
+
+def load_model(
+    name_or_path: str | Path,
+    *,
+    dtype: str | torch.dtype | None = "float32",
+    device: str | torch.device | None = None,
+    attn_implementation: str | None = None,
+    **processor_kwargs: Any,
+):
+    """Return (model, processor) for a local folder or hub id. The same call serves the tiny and the 7B model.
+
+    `processor_kwargs` (e.g. `min_pixels`, `max_pixels`) go to `AutoProcessor.from_pretrained`.
+    """
+    kwargs: dict[str, Any] = {"dtype": resolve_dtype(dtype)}
+    if attn_implementation:
+        kwargs["attn_implementation"] = attn_implementation
+    model = AutoModelForImageTextToText.from_pretrained(str(name_or_path), **kwargs)
+    if device is not None:
+        model.to(device)
+    return model, load_processor(name_or_path, **processor_kwargs)

@@ -1,0 +1,1 @@
+"""Trainers (TRL subclasses), YAML recipes and the `train` entry point."""

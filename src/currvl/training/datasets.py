@@ -1,0 +1,79 @@
+"""From a recipe's data sources to the `datasets.Dataset` layouts TRL's trainers expect."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from datasets import Dataset, Image, Sequence
+
+from currvl.data.prompts import completion_messages, prompt_messages
+
+REWARD_COLUMNS = ("answer", "task", "category", "options")
+
+
+def load_source(
+    spec: Any,
+    *,
+    image_root: str | None = None,
+    on_error: str = "fail",
+    column_map: dict[str, str] | None = None,
+    split: str = "train",
+) -> list[dict[str, Any]]:
+    """Samples from a .jsonl path, a HF dataset, or a synthetic world spec, validated up front."""
+    from currvl.data.io import load_hf_dataset, read_jsonl
+    from currvl.data.synthetic import make_samples
+    from currvl.data.validation import DataValidationError, validate_samples
+
+    if isinstance(spec, dict):
+        if "synthetic" not in spec:
+            raise ValueError(f"data source {spec!r}: a mapping needs a 'synthetic' world name")
+        opts = {k: v for k, v in spec.items() if k != "synthetic"}
+        opts.setdefault("split", split)
+        return make_samples(spec["synthetic"], **opts)
+    path = Path(str(spec))
+    if path.suffix == ".jsonl":
+        return read_jsonl(path, image_root, validate=True, on_error=on_error)
+    samples = load_hf_dataset(str(spec), split=split, column_map=column_map)
+    problems = validate_samples(samples, source=str(spec))
+    if problems and on_error == "fail":
+        raise DataValidationError(problems)
+    bad = {p.line for p in problems}
+    return [s for i, s in enumerate(samples, start=1) if i not in bad]
+
+
+def _image_value(image: Any) -> Any:
+    return str(image) if isinstance(image, Path) else image
+
+
+def to_grpo_dataset(samples: list[dict[str, Any]], with_suffix: bool = True) -> Dataset:
+    """Conversational prompt + `image` column (decoded lazily) + the columns reward functions read."""
+    rows = []
+    has_images = any(s.get("image") is not None for s in samples)
+    for s in samples:
+        row = {"prompt": prompt_messages(s, with_suffix)}
+        for col in REWARD_COLUMNS:
+            row[col] = s.get(col)
+        if has_images:
+            row["image"] = _image_value(s.get("image"))
+        rows.append(row)
+    ds = Dataset.from_list(rows)
+    if has_images and not isinstance(ds.features["image"], Image):
+        ds = ds.cast_column("image", Image())
+    return ds
+
+
+def to_sft_dataset(samples: list[dict[str, Any]], with_suffix: bool = True) -> Dataset:
+    """Prompt-completion conversational rows; TRL's VLM collator then masks the prompt out of the loss."""
+    rows = []
+    for s in samples:
+        image = s.get("image")
+        rows.append(
+            {
+                "prompt": prompt_messages(s, with_suffix),
+                "completion": completion_messages(s),
+                "images": [] if image is None else [_image_value(image)],
+            }
+        )
+    ds = Dataset.from_list(rows)
+    return ds.cast_column("images", Sequence(Image()))

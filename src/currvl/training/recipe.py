@@ -1,0 +1,171 @@
+"""YAML recipes: one file says which model, which data, which method and which trainer settings.
+
+Keys are checked before anything is loaded: an unknown or mistyped key, or a value of the wrong type,
+fails with `FILE:LINE: key.path: problem` (and a did-you-mean), so a typo never costs a training run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+METHODS = ("sft", "grpo")
+
+
+class RecipeError(ValueError):
+    """A recipe problem, with the file and line that caused it."""
+
+
+@dataclass
+class ModelArgs:
+    name_or_path: str = ""
+    dtype: str = "auto"  # "auto": bfloat16 on GPU, float32 on CPU
+    min_pixels: int | None = None
+    max_pixels: int | None = None
+    attn_implementation: str | None = None
+    lora: dict[str, Any] | None = None  # peft.LoraConfig kwargs; None = full fine-tuning
+
+
+@dataclass
+class DataArgs:
+    # A source is a .jsonl path, a HF dataset name/folder, or {"synthetic": WORLD, "n": N, "split": ..., "seed": ...}.
+    train: Any = None
+    eval: Any = None
+    image_root: str | None = None
+    on_error: str = "fail"  # or "skip": drop bad rows and report how many
+    column_map: dict[str, str] | None = None
+
+
+@dataclass
+class Recipe:
+    method: str = "grpo"
+    output_dir: str = "runs/currvl"
+    seed: int = 42
+    model: ModelArgs = field(default_factory=ModelArgs)
+    data: DataArgs = field(default_factory=DataArgs)
+    rewards: list[str] = field(default_factory=lambda: ["format", "accuracy"])
+    reward_options: dict[str, Any] = field(default_factory=dict)
+    # Everything here goes to trl.GRPOConfig / trl.SFTConfig (checked against their fields).
+    trainer: dict[str, Any] = field(default_factory=dict)
+    source: str = "<memory>"  # where the recipe came from, for messages
+
+
+class _LineLoader(yaml.SafeLoader):
+    """SafeLoader that remembers the line of every mapping key, keyed by its dotted path."""
+
+
+def _load_with_lines(text: str) -> tuple[Any, dict[str, int]]:
+    lines: dict[str, int] = {}
+    node = yaml.compose(text, Loader=_LineLoader)
+    if node is None:
+        return {}, lines
+
+    def walk(n: yaml.Node, prefix: str) -> None:
+        if isinstance(n, yaml.MappingNode):
+            for k, v in n.value:
+                path = f"{prefix}.{k.value}" if prefix else str(k.value)
+                lines[path] = k.start_mark.line + 1
+                walk(v, path)
+
+    walk(node, "")
+    return yaml.safe_load(text), lines
+
+
+def _type_ok(value: Any, annotation: Any) -> bool:
+    origin = typing.get_origin(annotation)
+    if annotation is Any:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_type_ok(value, a) for a in typing.get_args(annotation))
+    if annotation is type(None):
+        return value is None
+    if origin is not None:
+        return isinstance(value, origin)
+    if annotation is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, annotation)
+
+
+def _build(cls: type, data: dict[str, Any], prefix: str, src: str, lines: dict[str, int]) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls) if f.name != "source"]
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        where = f"{src}:{lines.get(path, '?')}: {path}"
+        if key not in names:
+            close = difflib.get_close_matches(str(key), names, n=1)
+            hint = f" (did you mean '{prefix}{close[0]}'?)" if close else f" (known keys: {', '.join(names)})"
+            raise RecipeError(f"{where}: unknown key{hint}")
+        annotation = hints[key]
+        if dataclasses.is_dataclass(annotation):
+            if not isinstance(value, dict):
+                raise RecipeError(f"{where}: expected a mapping, got {type(value).__name__}")
+            value = _build(annotation, value, f"{path}.", src, lines)
+        elif not _type_ok(value, annotation):
+            raise RecipeError(f"{where}: expected {annotation}, got {type(value).__name__} {value!r}")
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+def _trainer_fields(method: str) -> set[str]:
+    from trl import GRPOConfig, SFTConfig
+
+    cls = GRPOConfig if method == "grpo" else SFTConfig
+    return {f.name for f in dataclasses.fields(cls)}
+
+
+def recipe_from_dict(
+    data: dict[str, Any], source: str = "<memory>", lines: dict[str, int] | None = None
+) -> Recipe:
+    lines = lines or {}
+    if not isinstance(data, dict):
+        raise RecipeError(f"{source}: a recipe must be a YAML mapping, got {type(data).__name__}")
+    recipe = _build(Recipe, data, "", source, lines)
+    recipe.source = source
+    if recipe.method not in METHODS:
+        raise RecipeError(
+            f"{source}:{lines.get('method', '?')}: method: must be one of {METHODS}, got {recipe.method!r}"
+        )
+    if not recipe.model.name_or_path:
+        raise RecipeError(f"{source}: model.name_or_path: required")
+    if recipe.data.train is None:
+        raise RecipeError(f"{source}: data.train: required")
+    if recipe.data.on_error not in ("fail", "skip"):
+        raise RecipeError(
+            f"{source}:{lines.get('data.on_error', '?')}: data.on_error: must be 'fail' or 'skip'"
+        )
+    known = _trainer_fields(recipe.method)
+    for key in recipe.trainer:
+        if key not in known:
+            close = difflib.get_close_matches(key, sorted(known), n=1)
+            hint = f" (did you mean 'trainer.{close[0]}'?)" if close else ""
+            raise RecipeError(
+                f"{source}:{lines.get('trainer.' + key, '?')}: trainer.{key}: not a field of the {recipe.method} trainer config{hint}"
+            )
+    return recipe
+
+
+def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Recipe:
+    """Read and check a YAML recipe. `overrides` maps dotted keys to values (e.g. {"trainer.max_steps": 5})."""
+    path = Path(path)
+    if not path.exists():
+        raise RecipeError(f"{path}: no such recipe file")
+    data, lines = _load_with_lines(path.read_text())
+    data = data or {}
+    for dotted, value in (overrides or {}).items():
+        node = data
+        *parents, last = dotted.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[last] = value
+    return recipe_from_dict(data, str(path), lines)

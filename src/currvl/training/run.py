@@ -1,0 +1,175 @@
+"""`currvl train`: recipe -> validated data -> model -> TRL trainer -> saved model, logs and plots."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from transformers.trainer_utils import get_last_checkpoint
+
+from currvl.models.loading import load_model
+from currvl.training.datasets import load_source, to_grpo_dataset, to_sft_dataset
+from currvl.training.recipe import Recipe
+
+log = logging.getLogger(__name__)
+
+
+class OutputDirExistsError(FileExistsError):
+    pass
+
+
+def prepare_output_dir(output_dir: str | Path, *, overwrite: bool = False, resume: bool = False) -> Path:
+    """Never clobber a previous run: an occupied folder needs an explicit --resume or --overwrite."""
+    out = Path(output_dir)
+    occupied = out.exists() and any(out.iterdir())
+    if occupied and not (overwrite or resume):
+        raise OutputDirExistsError(
+            f"{out} already holds a run; pass --resume to continue it or --overwrite to replace it"
+        )
+    if occupied and overwrite and not resume:
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def default_trainer_args(method: str, on_gpu: bool) -> dict[str, Any]:
+    """Settings that make a recipe run sensibly on this hardware; anything in `trainer:` overrides them."""
+    args: dict[str, Any] = {
+        "logging_steps": 1,
+        "save_strategy": "steps",
+        "save_steps": 50,
+        "report_to": ["tensorboard"],
+        "bf16": on_gpu,
+        "use_cpu": not on_gpu,
+        "dataloader_num_workers": 0,
+        "remove_unused_columns": False,
+    }
+    if method == "grpo":
+        args.update(
+            {"num_generations": 4, "max_completion_length": 64, "beta": 0.04, "log_completions": False}
+        )
+    return args
+
+
+def build_trainer(
+    recipe: Recipe, output_dir: Path, train_samples: list[dict[str, Any]], callbacks: list | None = None
+):
+    """The TRL trainer for `recipe` (model loaded, data converted); no training yet."""
+    from trl import GRPOConfig, SFTConfig
+
+    from currvl.rewards import get_reward_funcs
+    from currvl.training.grpo import CurrvlGRPOTrainer
+    from currvl.training.sft import CurrvlSFTTrainer
+
+    on_gpu = torch.cuda.is_available()
+    dtype = recipe.model.dtype
+    if dtype == "auto":
+        dtype = "bfloat16" if on_gpu else "float32"
+    proc_kwargs = {
+        k: v
+        for k, v in (("min_pixels", recipe.model.min_pixels), ("max_pixels", recipe.model.max_pixels))
+        if v
+    }
+    model, processor = load_model(
+        recipe.model.name_or_path,
+        dtype=dtype,
+        attn_implementation=recipe.model.attn_implementation,
+        **proc_kwargs,
+    )
+    peft_config = None
+    if recipe.model.lora:
+        from peft import LoraConfig
+
+        peft_config = LoraConfig(**recipe.model.lora)
+    targs = {**default_trainer_args(recipe.method, on_gpu), **recipe.trainer}
+    targs.update(output_dir=str(output_dir), seed=recipe.seed)
+    if recipe.method == "sft":
+        args = SFTConfig(**targs)
+        return CurrvlSFTTrainer(
+            model=model,
+            args=args,
+            train_dataset=to_sft_dataset(train_samples),
+            processing_class=processor,
+            peft_config=peft_config,
+            callbacks=callbacks,
+        )
+    args = GRPOConfig(**targs)
+    return CurrvlGRPOTrainer(
+        model=model,
+        args=args,
+        reward_funcs=get_reward_funcs(recipe.rewards, **recipe.reward_options),
+        train_dataset=to_grpo_dataset(train_samples),
+        processing_class=processor,
+        peft_config=peft_config,
+        callbacks=callbacks,
+    )
+
+
+def train(
+    recipe: Recipe, *, overwrite: bool = False, resume: bool = False, callbacks: list | None = None
+) -> Path:
+    """Run one recipe end to end and return the folder holding the final model."""
+    data = recipe.data
+    # Data first: a bad row must fail before minutes of model loading, and before the output dir is touched.
+    train_samples = load_source(
+        data.train,
+        image_root=data.image_root,
+        on_error=data.on_error,
+        column_map=data.column_map,
+        split="train",
+    )
+    if not train_samples:
+        raise ValueError(f"{recipe.source}: data.train: no usable samples")
+    out = prepare_output_dir(recipe.output_dir, overwrite=overwrite, resume=resume)
+    (out / "recipe.yaml").write_text(yaml.safe_dump(_recipe_dict(recipe), sort_keys=False))
+    trainer = build_trainer(recipe, out, train_samples, callbacks)
+    checkpoint = get_last_checkpoint(str(out)) if resume else None
+    if resume and checkpoint is None:
+        log.warning("--resume: no checkpoint in %s yet, starting from scratch", out)
+    trainer.train(resume_from_checkpoint=checkpoint)
+    final = out / "final"
+    trainer.save_model(str(final))
+    trainer.processing_class.save_pretrained(str(final))
+    history = trainer.state.log_history
+    (out / "log_history.json").write_text(json.dumps(history, indent=2))
+    plot_training_curves(history, out / "training_curves.png")
+    return final
+
+
+def _recipe_dict(recipe: Recipe) -> dict[str, Any]:
+    import dataclasses
+
+    d = dataclasses.asdict(recipe)
+    d.pop("source", None)
+    return d
+
+
+def plot_training_curves(history: list[dict[str, Any]], path: Path) -> Path | None:
+    """Loss, reward and zero-std-group fraction against step: what people look at first."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = [
+        k
+        for k in ("loss", "reward", "frac_reward_zero_std", "rewards/accuracy/mean")
+        if any(k in h for h in history)
+    ]
+    if not keys:
+        return None
+    fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3), squeeze=False)
+    for ax, key in zip(axes[0], keys, strict=True):
+        pts = [(h["step"], h[key]) for h in history if key in h and "step" in h]
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker=".")
+        ax.set_title(key)
+        ax.set_xlabel("step")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

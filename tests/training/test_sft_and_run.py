@@ -1,0 +1,118 @@
+"""SFT answer-only loss mask, recipe-driven runs, output protection and checkpoint resume."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import TrainerCallback
+from trl.trainer.sft_trainer import DataCollatorForVisionLanguageModeling
+
+from currvl.data.prompts import target_text
+from currvl.data.synthetic import make_samples
+from currvl.models import load_model
+from currvl.training.datasets import to_sft_dataset
+from currvl.training.recipe import recipe_from_dict
+from currvl.training.run import OutputDirExistsError, train
+
+
+def test_sft_loss_covers_exactly_the_answer(tiny_model_dir):
+    _, processor = load_model(tiny_model_dir)
+    samples = make_samples("general", "train", n=5, seed=0)  # includes a text-only arithmetic item
+    assert any(s["image"] is None for s in samples) and any(s["image"] is not None for s in samples)
+    ds = to_sft_dataset(samples)
+    collator = DataCollatorForVisionLanguageModeling(processor, completion_only_loss=True)
+    batch = collator([ds[i] for i in range(len(ds))])
+    tok = processor.tokenizer
+    for i, s in enumerate(samples):
+        labels = batch["labels"][i]
+        kept = batch["input_ids"][i][labels != -100]
+        assert tok.decode(kept).strip() == target_text(s) + "<|im_end|>"
+        # nothing of the prompt (image tokens, question, format instruction) carries loss
+        image_id = tok.convert_tokens_to_ids("<|image_pad|>")
+        assert not (kept == image_id).any()
+
+
+def _sft_recipe(model_dir, out, max_steps=4, **trainer):
+    return recipe_from_dict(
+        {
+            "method": "sft",
+            "output_dir": str(out),
+            "model": {"name_or_path": str(model_dir)},
+            "data": {"train": {"synthetic": "general", "n": 32, "seed": 0}},
+            "trainer": {
+                "max_steps": max_steps,
+                "per_device_train_batch_size": 4,
+                "learning_rate": 1e-3,
+                "lr_scheduler_type": "constant",
+                "save_steps": 2,
+                "report_to": "none",
+                **trainer,
+            },
+        }
+    )
+
+
+def _weights(final_dir):
+    return load_file(str(final_dir / "model.safetensors"))
+
+
+class CrashAfterSave(TrainerCallback):
+    """Simulates a crash (e.g. a killed job) right after the checkpoint at `step` was written."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            raise KeyboardInterrupt
+
+
+def test_resume_after_a_crash_reproduces_the_uninterrupted_run(tiny_model_dir, tmp_path):
+    straight = train(_sft_recipe(tiny_model_dir, tmp_path / "straight"))
+    crashed = tmp_path / "crashed"
+    with pytest.raises(KeyboardInterrupt):
+        train(_sft_recipe(tiny_model_dir, crashed), callbacks=[CrashAfterSave(2)])
+    assert (crashed / "checkpoint-2").exists() and not (crashed / "final").exists()
+    with pytest.raises(OutputDirExistsError):  # a plain re-run must not clobber the crashed run
+        train(_sft_recipe(tiny_model_dir, crashed))
+    resumed = train(_sft_recipe(tiny_model_dir, crashed), resume=True)
+    a, b = _weights(straight), _weights(resumed)
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.allclose(a[k], b[k], atol=1e-6), k
+    losses = lambda d: [h["loss"] for h in json.loads((d / "log_history.json").read_text()) if "loss" in h]  # noqa: E731
+    assert losses(tmp_path / "straight")[2:] == pytest.approx(losses(crashed)[-2:], abs=1e-5)
+
+
+def test_overwrite_replaces_and_grpo_recipe_runs(tiny_model_dir, tmp_path):
+    out = tmp_path / "grpo"
+    out.mkdir()
+    (out / "precious.txt").write_text("keep me")
+    recipe = recipe_from_dict(
+        {
+            "method": "grpo",
+            "output_dir": str(out),
+            "model": {"name_or_path": str(tiny_model_dir)},
+            "data": {"train": {"synthetic": "scan", "n": 4, "seed": 0}},
+            "rewards": ["format", "accuracy"],
+            "trainer": {
+                "max_steps": 1,
+                "per_device_train_batch_size": 4,
+                "num_generations": 2,
+                "max_completion_length": 6,
+                "report_to": "none",
+            },
+        }
+    )
+    with pytest.raises(OutputDirExistsError):
+        train(recipe)
+    assert (out / "precious.txt").read_text() == "keep me"
+    final = train(recipe, overwrite=True)
+    assert (final / "model.safetensors").exists() and (final / "processor_config.json").exists()
+    history = json.loads((out / "log_history.json").read_text())
+    assert any("rewards/accuracy/mean" in h and "rewards/format/mean" in h for h in history)
+    assert (out / "training_curves.png").exists()
+    load_model(final)  # the trained folder loads like any checkpoint
