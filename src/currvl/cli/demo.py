@@ -50,7 +50,7 @@ def pretrain_recipe(init: Path, out: Path, sizes: DemoSizes) -> Recipe:
                 "learning_rate": 2e-3,
                 "lr_scheduler_type": "cosine",
                 "warmup_steps": 20,
-                "per_device_train_batch_size": 32,
+                "per_device_train_batch_size": 16,
                 "save_strategy": "no",
                 "report_to": "none",
                 "logging_steps": 10,

@@ -74,9 +74,9 @@ class TinyModelSpec:
     num_hidden_layers: int = 4
     num_attention_heads: int = 4
     num_key_value_heads: int = 2
-    vision_depth: int = 2
-    vision_hidden_size: int = 96
-    vision_intermediate_size: int = 192
+    vision_depth: int = 3
+    vision_hidden_size: int = 128
+    vision_intermediate_size: int = 256
     vision_num_heads: int = 4
     min_pixels: int = 28 * 28 * 4
     max_pixels: int = 28 * 28 * 16

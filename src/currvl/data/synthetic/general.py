@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import math
 import random
-import zlib
 from functools import cache
 from typing import Any
 
 from PIL import Image, ImageDraw
 
 from ..schema import make_sample
-from .base import World
+from .base import SPLITS, World
 
 COLORS: dict[str, tuple[int, int, int]] = {
     "red": (215, 35, 35),
@@ -42,9 +41,11 @@ SHAPE_RATIONALES: dict[str, str] = {
 
 _SUPERSAMPLE = 2
 _COLOR_JITTER = 12
-# Hash buckets (of 5) each split's arithmetic problems come from: the tiny problem space would
-# otherwise put the same "What is 3 + 4?" in train and test.
-_ARITHMETIC_BUCKETS: dict[str, tuple[int, ...]] = {"test": (0,), "val": (1,), "train": (2, 3, 4)}
+# Arithmetic stands for *recalled knowledge* (facts a pretrained model has memorised): every split
+# draws from the same ~100 small facts on purpose, so the held-out test measures whether a fact is
+# still remembered after domain tuning (forgetting), not whether a tiny model can infer unseen sums.
+_MAX_ADDEND = 6
+_MAX_MINUEND = 9
 
 
 def _jitter(rng: random.Random, rgb: tuple[int, int, int]) -> tuple[int, int, int]:
@@ -191,13 +192,12 @@ def _position_image(
 
 @cache
 def arithmetic_pool(operation: str, split: str) -> tuple[tuple[int, int], ...]:
-    """The (a, b) pairs a split may use; splits get disjoint hash buckets so test never leaks."""
+    """The (a, b) pairs a split may use: the same facts for every split (see `_MAX_ADDEND`)."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}")
     if operation == "add":
-        pairs = [(a, b) for a in range(10) for b in range(10)]
-    else:
-        pairs = [(a, b) for a in range(19) for b in range(min(a, 9) + 1)]
-    buckets = _ARITHMETIC_BUCKETS[split]
-    return tuple(p for p in pairs if zlib.crc32(f"{operation}:{p[0]}:{p[1]}".encode()) % 5 in buckets)
+        return tuple((a, b) for a in range(_MAX_ADDEND + 1) for b in range(_MAX_ADDEND + 1))
+    return tuple((a, b) for a in range(_MAX_MINUEND + 1) for b in range(a + 1))
 
 
 def build_general(

@@ -1,0 +1,56 @@
+"""Recipes fail early, naming file, line and key."""
+
+from pathlib import Path
+
+import pytest
+
+from currvl.training.recipe import RecipeError, load_recipe
+
+CONFIGS = sorted(Path(__file__).resolve().parents[2].joinpath("configs").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_shipped_recipes_are_valid(path):
+    recipe = load_recipe(path)
+    assert recipe.method in ("sft", "grpo")
+
+
+def _write(tmp_path, text):
+    p = tmp_path / "r.yaml"
+    p.write_text(text)
+    return p
+
+
+BASE = "method: grpo\nmodel:\n  name_or_path: m\ndata:\n  train: d.jsonl\n"
+
+
+def test_unknown_key_names_file_line_and_suggestion(tmp_path):
+    p = _write(tmp_path, BASE + "trainer:\n  learnin_rate: 1.0e-6\n")
+    with pytest.raises(RecipeError) as err:
+        load_recipe(p)
+    msg = str(err.value)
+    assert f"{p}:7: trainer.learnin_rate" in msg and "learning_rate" in msg
+
+
+def test_unknown_nested_key(tmp_path):
+    p = _write(tmp_path, "method: grpo\nmodel:\n  name_or_path: m\n  dtyp: bf16\ndata:\n  train: d.jsonl\n")
+    with pytest.raises(RecipeError, match=r":4: model.dtyp: unknown key \(did you mean 'model.dtype'\?\)"):
+        load_recipe(p)
+
+
+def test_wrong_type(tmp_path):
+    p = _write(tmp_path, BASE + "seed: forty-two\n")
+    with pytest.raises(RecipeError, match=r":6: seed: expected <class 'int'>, got str"):
+        load_recipe(p)
+
+
+def test_bad_method_and_missing_model(tmp_path):
+    with pytest.raises(RecipeError, match="method: must be one of"):
+        load_recipe(_write(tmp_path, BASE.replace("grpo", "ppo")))
+    with pytest.raises(RecipeError, match="model.name_or_path: required"):
+        load_recipe(_write(tmp_path, "method: sft\ndata:\n  train: d.jsonl\n"))
+
+
+def test_overrides(tmp_path):
+    recipe = load_recipe(_write(tmp_path, BASE), {"trainer.max_steps": 3, "model.dtype": "float32"})
+    assert recipe.trainer == {"max_steps": 3} and recipe.model.dtype == "float32"
