@@ -47,10 +47,10 @@ def pretrain_recipe(init: Path, out: Path, sizes: DemoSizes) -> Recipe:
             "data": {"train": {"synthetic": "general", "n": sizes.general_train, "seed": 0}},
             "trainer": {
                 "num_train_epochs": sizes.pretrain_epochs,
-                "learning_rate": 2e-3,
+                "learning_rate": 1e-3,
                 "lr_scheduler_type": "cosine",
                 "warmup_steps": 20,
-                "per_device_train_batch_size": 16,
+                "per_device_train_batch_size": 32,
                 "save_strategy": "no",
                 "report_to": "none",
                 "logging_steps": 10,

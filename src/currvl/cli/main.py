@@ -21,17 +21,6 @@ def _parse_overrides(pairs: list[str]) -> dict[str, Any]:
     return out
 
 
-def _data_source(spec: str, split: str) -> Any:
-    """`synthetic:WORLD[:N]` or a path / HF dataset name."""
-    if spec.startswith("synthetic:"):
-        parts = spec.split(":")
-        src: dict[str, Any] = {"synthetic": parts[1], "split": split}
-        if len(parts) > 2:
-            src["n"] = int(parts[2])
-        return src
-    return spec
-
-
 def cmd_train(args: argparse.Namespace) -> int:
     from currvl.training.recipe import load_recipe
     from currvl.training.run import train
@@ -47,7 +36,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from currvl.models import load_model
     from currvl.training.datasets import load_source
 
-    samples = load_source(_data_source(args.data, args.split), image_root=args.image_root, split=args.split)
+    samples = load_source(args.data, image_root=args.image_root, split=args.split)
     if args.limit:
         samples = samples[: args.limit]
     model, processor = load_model(args.model)

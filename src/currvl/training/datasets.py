@@ -20,10 +20,14 @@ def load_source(
     column_map: dict[str, str] | None = None,
     split: str = "train",
 ) -> list[dict[str, Any]]:
-    """Samples from a .jsonl path, a HF dataset, or a synthetic world spec, validated up front."""
-    from currvl.data.io import load_hf_dataset, read_jsonl
+    """Samples from a recipe's data source, validated up front.
+
+    A source is a mapping {"synthetic": WORLD, "n": N, ...} (arguments of `make_samples`), or anything
+    `currvl.data.load_samples` reads: a .jsonl path, a folder with SPLIT.jsonl, "synthetic:WORLD:N",
+    or a HF dataset name/folder.
+    """
+    from currvl.data.io import load_samples
     from currvl.data.synthetic import make_samples
-    from currvl.data.validation import DataValidationError, validate_samples
 
     if isinstance(spec, dict):
         if "synthetic" not in spec:
@@ -31,15 +35,9 @@ def load_source(
         opts = {k: v for k, v in spec.items() if k != "synthetic"}
         opts.setdefault("split", split)
         return make_samples(spec["synthetic"], **opts)
-    path = Path(str(spec))
-    if path.suffix == ".jsonl":
-        return read_jsonl(path, image_root, validate=True, on_error=on_error)
-    samples = load_hf_dataset(str(spec), split=split, column_map=column_map)
-    problems = validate_samples(samples, source=str(spec))
-    if problems and on_error == "fail":
-        raise DataValidationError(problems)
-    bad = {p.line for p in problems}
-    return [s for i, s in enumerate(samples, start=1) if i not in bad]
+    return load_samples(
+        str(spec), split=split, image_root=image_root, column_map=column_map, on_error=on_error
+    )
 
 
 def _image_value(image: Any) -> Any:
