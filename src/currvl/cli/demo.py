@@ -18,18 +18,23 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from currvl.training.recipe import Recipe, recipe_from_dict
+from currvl.training.recipe import Recipe, load_recipe
 
 console = Console()
 
 
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"  # the repo's configs/, shipped with the package
+
+
 @dataclass
 class DemoSizes:
+    """What the demo varies on top of configs/demo_pretrain.yaml and configs/demo_grpo.yaml."""
+
     general_train: int = 3000
     general_test: int = 200
     domain_train: int = 256
     domain_test: int = 100
-    pretrain_epochs: float = 4.0
+    pretrain_epochs: float = 5.0
     grpo_steps: int = 30
 
 
@@ -39,48 +44,26 @@ QUICK = DemoSizes(
 
 
 def pretrain_recipe(init: Path, out: Path, sizes: DemoSizes) -> Recipe:
-    return recipe_from_dict(
+    return load_recipe(
+        CONFIGS / "demo_pretrain.yaml",
         {
-            "method": "sft",
             "output_dir": str(out),
-            "model": {"name_or_path": str(init), "dtype": "float32"},
-            "data": {"train": {"synthetic": "general", "n": sizes.general_train, "seed": 0}},
-            "trainer": {
-                "num_train_epochs": sizes.pretrain_epochs,
-                "learning_rate": 1e-3,
-                "lr_scheduler_type": "cosine",
-                "warmup_steps": 20,
-                "per_device_train_batch_size": 32,
-                "save_strategy": "no",
-                "report_to": "none",
-                "logging_steps": 10,
-            },
+            "model.name_or_path": str(init),
+            "data.train.n": sizes.general_train,
+            "trainer.num_train_epochs": sizes.pretrain_epochs,
         },
-        source="<demo pretrain>",
     )
 
 
 def grpo_recipe(base: Path, out: Path, sizes: DemoSizes) -> Recipe:
-    return recipe_from_dict(
+    return load_recipe(
+        CONFIGS / "demo_grpo.yaml",
         {
-            "method": "grpo",
             "output_dir": str(out),
-            "model": {"name_or_path": str(base), "dtype": "float32"},
-            "data": {"train": {"synthetic": "scan", "n": sizes.domain_train, "seed": 0}},
-            "rewards": ["format", "accuracy"],
-            "trainer": {
-                "max_steps": sizes.grpo_steps,
-                "learning_rate": 5e-5,
-                "per_device_train_batch_size": 16,
-                "num_generations": 4,
-                "max_completion_length": 48,
-                "beta": 0.04,
-                "temperature": 1.0,
-                "save_steps": 10,
-                "report_to": "none",
-            },
+            "model.name_or_path": str(base),
+            "data.train.n": sizes.domain_train,
+            "trainer.max_steps": sizes.grpo_steps,
         },
-        source="<demo grpo>",
     )
 
 
@@ -93,7 +76,7 @@ def _evaluate(model_dir: Path, sizes: DemoSizes) -> dict[str, dict[str, Any]]:
     out = {}
     for world, n in (("general", sizes.general_test), ("scan", sizes.domain_test)):
         samples = make_samples(world, "test", n=n, seed=0)
-        out[world] = evaluate(model, processor, samples, batch_size=32, max_new_tokens=48)
+        out[world] = evaluate(model, processor, samples, batch_size=32, max_new_tokens=64)
     return out
 
 
