@@ -1,0 +1,173 @@
+"""Curriculum answer formats (Curr-ReFT): turn an open-ended sample into a judge or a choice item.
+
+The Curr-ReFT release never published how its yes/no and multiple-choice questions were built, so
+this is our rule, deterministic under a seed and applied the same way to users' own JSONL:
+
+- judge: "<question> Is the answer <candidate>?" with the true answer or a sensible wrong one
+  (balanced: item i of a dataset is true when its seeded coin says so, with exact balance per pair);
+- choice: 4 options, one correct (several for label sets), distractors drawn per task: other answers
+  of the same category, numbers near the true one, boxes with IoU < 0.5 to the true box, other labels;
+- open: unchanged.
+Items that are already yes_no or choice pass through untouched in every format.
+"""
+
+from __future__ import annotations
+
+import random
+import zlib
+from collections import defaultdict
+from typing import Any
+
+from currvl.data.schema import OPTION_LETTERS, format_box
+from currvl.rewards.scoring import box_iou, parse_box, parse_labels, parse_number
+
+FORMATS = ("judge", "choice", "open")
+PASS_THROUGH_TASKS = ("yes_no", "choice")
+
+
+def _rng(seed: int, sample: dict[str, Any], salt: str) -> random.Random:
+    key = f"{seed}:{salt}:{sample.get('id')}:{sample['question']}:{sample['answer']}"
+    return random.Random(zlib.crc32(key.encode()))
+
+
+def answer_pools(samples: list[dict[str, Any]]) -> dict[tuple[str, str], list[str]]:
+    """Distinct answers per (category, task): where text distractors come from."""
+    pools: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for s in samples:
+        key = (s.get("category") or s["task"], s["task"])
+        if s["answer"] not in pools[key]:
+            pools[key].append(s["answer"])
+    return pools
+
+
+def _format_number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def _number_distractors(answer: str, rng: random.Random, k: int) -> list[str]:
+    value = parse_number(answer)
+    if value is None:
+        raise ValueError(f"math answer {answer!r} is not a number; give such items a text task or options")
+    step = 1 if float(value).is_integer() else max(abs(value) * 0.1, 0.1)
+    candidates = [value + d * step for d in range(-6, 7) if d != 0]
+    candidates = [c for c in candidates if c >= 0] if value >= 0 else candidates
+    rng.shuffle(candidates)
+    candidates.sort(key=lambda c: abs(c - value))  # the nearest, in a seeded order among equals
+    near = candidates[: max(k * 2, k)]
+    rng.shuffle(near)
+    return [_format_number(c) for c in near[:k]]
+
+
+def _image_size(sample: dict[str, Any], box: list[float]) -> tuple[float, float]:
+    image = sample.get("image")
+    size = getattr(image, "size", None)
+    if size is None and isinstance(image, str):
+        from PIL import Image
+
+        with Image.open(image) as im:
+            size = im.size
+    if size is None:  # no image to bound the distractors: twice the box's far corner
+        size = (box[2] * 2, box[3] * 2)
+    return float(size[0]), float(size[1])
+
+
+def box_distractors(sample: dict[str, Any], rng: random.Random, k: int, max_iou: float = 0.5) -> list[str]:
+    """Boxes of the true box's size moved inside the image so that IoU with the truth stays < max_iou."""
+    box = parse_box(sample["answer"])
+    if box is None:
+        raise ValueError(f"box answer {sample['answer']!r} is not [x1, y1, x2, y2]")
+    width, height = _image_size(sample, box)
+    w, h = box[2] - box[0], box[3] - box[1]
+    out: list[list[float]] = []
+    for _ in range(500):
+        if len(out) == k:
+            break
+        scale = rng.uniform(0.7, 1.3)
+        bw, bh = min(w * scale, width), min(h * scale, height)
+        x1, y1 = rng.uniform(0, width - bw), rng.uniform(0, height - bh)
+        cand = [round(x1), round(y1), round(x1 + bw), round(y1 + bh)]
+        if cand[2] <= cand[0] or cand[3] <= cand[1]:
+            continue
+        if box_iou(cand, box) < max_iou and all(box_iou(cand, o) < 0.9 for o in out):
+            out.append(cand)
+    if len(out) < k:
+        raise ValueError(f"could not place {k} box distractors with IoU < {max_iou} for {sample.get('id')!r}")
+    return [format_box(b) for b in out]
+
+
+def _distractors(sample, pools, rng: random.Random, k: int) -> list[str]:
+    task = sample["task"]
+    if task == "math":
+        return _number_distractors(sample["answer"], rng, k)
+    if task == "box":
+        return box_distractors(sample, rng, k)
+    key = (sample.get("category") or task, task)
+    others = [a for a in pools.get(key, []) if a.strip().lower() != sample["answer"].strip().lower()]
+    rng.shuffle(others)
+    if len(others) < k:
+        raise ValueError(
+            f"{sample.get('id')!r}: category {key[0]!r} has only {len(others)} other answers; "
+            f"{k} distractors are needed (add data or give the item options)"
+        )
+    return others[:k]
+
+
+def to_judge(sample: dict[str, Any], pools, seed: int = 0, truth: bool | None = None) -> dict[str, Any]:
+    """A yes/no item: is `candidate` the answer? `truth` None draws a seeded coin."""
+    if sample["task"] in PASS_THROUGH_TASKS:
+        return dict(sample)
+    rng = _rng(seed, sample, "judge")
+    if truth is None:
+        truth = rng.random() < 0.5
+    # label sets: the false candidate is another item's label set of the same category
+    candidate = sample["answer"] if truth else _distractors(sample, pools, rng, 1)[0]
+    out = dict(sample)
+    out.update(
+        question=f"{sample['question']} Is the answer {candidate}?",
+        answer="yes" if truth else "no",
+        task="yes_no",
+        options=None,
+        rationale=None,
+    )
+    return out
+
+
+def to_choice(sample: dict[str, Any], pools, seed: int = 0, n_options: int = 4) -> dict[str, Any]:
+    """A lettered multiple-choice item with one correct option (all true labels for label sets)."""
+    if sample["task"] in PASS_THROUGH_TASKS:
+        return dict(sample)
+    rng = _rng(seed, sample, "choice")
+    if sample["task"] == "labels":
+        correct = sorted(parse_labels(sample["answer"]))[: n_options - 1]
+        key = (sample.get("category") or "labels", "labels")
+        pool = sorted({lab for a in pools.get(key, []) for lab in parse_labels(a)} - set(correct))
+        rng.shuffle(pool)
+        options = correct + pool[: n_options - len(correct)]
+    else:
+        correct = [sample["answer"]]
+        options = correct + _distractors(sample, pools, rng, n_options - 1)
+    rng.shuffle(options)
+    letters = [OPTION_LETTERS[i] for i, o in enumerate(options) if o in correct]
+    out = dict(sample)
+    out.update(
+        question=sample["question"], answer=", ".join(letters), task="choice", options=options, rationale=None
+    )
+    return out
+
+
+def convert(samples: list[dict[str, Any]], fmt: str, seed: int = 0) -> list[dict[str, Any]]:
+    """Every sample in format `fmt`; judge items alternate true/false in seeded pairs (exact balance)."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; expected one of {FORMATS}")
+    if fmt == "open":
+        return [dict(s) for s in samples]
+    pools = answer_pools(samples)
+    if fmt == "choice":
+        return [to_choice(s, pools, seed) for s in samples]
+    coin = random.Random(seed)
+    out = []
+    for i, s in enumerate(samples):
+        if i % 2 == 0:
+            first_true = coin.random() < 0.5
+        out.append(to_judge(s, pools, seed, truth=first_true if i % 2 == 0 else not first_true))
+    return out
