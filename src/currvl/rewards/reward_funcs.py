@@ -208,10 +208,24 @@ REWARD_NAMES: tuple[str, ...] = ("format", "accuracy", "yes_no", "choice")
 REWARD_OPTIONS: tuple[str, ...] = ("choice_partial_credit", "box_iou_threshold")
 
 
+def import_reward(spec: str) -> RewardFunc:
+    """A user's own TRL-style reward, named in a recipe as 'package.module:function'."""
+    import importlib
+
+    module_name, _, attr = spec.partition(":")
+    try:
+        func = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as err:
+        raise ValueError(f"reward {spec!r}: cannot import it ({err})") from None
+    if not callable(func):
+        raise ValueError(f"reward {spec!r} is not callable")
+    return func
+
+
 def get_reward_funcs(names: Sequence[str], **options: Any) -> list[RewardFunc]:
     """Reward callables for config names, in order, each logged under its registry name.
 
-    ``names`` from REWARD_NAMES; ``options``: ``choice_partial_credit`` (accuracy and choice) and
+    ``names`` from REWARD_NAMES, or "module:function" for your own callable; ``options``: ``choice_partial_credit`` (accuracy and choice) and
     ``box_iou_threshold`` (accuracy). Unknown names or options raise ValueError listing the known ones.
     """
     if isinstance(names, str):
@@ -231,6 +245,10 @@ def get_reward_funcs(names: Sequence[str], **options: Any) -> list[RewardFunc]:
             funcs.append(_NamedReward("yes_no", yes_no_reward))
         elif name == "choice":
             funcs.append(make_choice_reward(partial_credit))
+        elif ":" in name:
+            funcs.append(import_reward(name))
         else:
-            raise ValueError(f"unknown reward {name!r}; known rewards: {list(REWARD_NAMES)}")
+            raise ValueError(
+                f"unknown reward {name!r}; known rewards: {list(REWARD_NAMES)} or 'module.path:function'"
+            )
     return funcs

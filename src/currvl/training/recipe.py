@@ -54,6 +54,8 @@ class Recipe:
     reward_options: dict[str, Any] = field(default_factory=dict)
     # Everything here goes to trl.GRPOConfig / trl.SFTConfig (checked against their fields).
     trainer: dict[str, Any] = field(default_factory=dict)
+    # Optional stage list (Curr-ReFT): each item holds currvl.training.curriculum.Stage fields.
+    curriculum: list[dict[str, Any]] | None = None
     source: str = "<memory>"  # where the recipe came from, for messages
 
 
@@ -73,6 +75,11 @@ def _load_with_lines(text: str) -> tuple[Any, dict[str, int]]:
                 path = f"{prefix}.{k.value}" if prefix else str(k.value)
                 lines[path] = k.start_mark.line + 1
                 walk(v, path)
+        elif isinstance(n, yaml.SequenceNode):
+            for i, item in enumerate(n.value):
+                path = f"{prefix}.{i}"
+                lines[path] = item.start_mark.line + 1
+                walk(item, path)
 
     walk(node, "")
     return yaml.safe_load(text), lines
@@ -144,6 +151,10 @@ def recipe_from_dict(
         raise RecipeError(
             f"{source}:{lines.get('data.on_error', '?')}: data.on_error: must be 'fail' or 'skip'"
         )
+    if recipe.curriculum is not None:
+        parse_stages(recipe.curriculum, source, lines)  # fail now; the runner parses them again
+        if recipe.method != "grpo":
+            raise RecipeError(f"{source}:{lines.get('curriculum', '?')}: curriculum: needs method 'grpo'")
     known = _trainer_fields(recipe.method)
     for key in recipe.trainer:
         if key not in known:
@@ -153,6 +164,32 @@ def recipe_from_dict(
                 f"{source}:{lines.get('trainer.' + key, '?')}: trainer.{key}: not a field of the {recipe.method} trainer config{hint}"
             )
     return recipe
+
+
+def parse_stages(items: list[Any], source: str = "<memory>", lines: dict[str, int] | None = None) -> list:
+    """Curriculum stage dicts -> `Stage` objects, with FILE:LINE errors for unknown keys and bad values."""
+    from currvl.data.formats import FORMATS
+    from currvl.training.curriculum import Stage
+
+    lines = lines or {}
+    stages = []
+    for i, item in enumerate(items):
+        where = f"{source}:{lines.get(f'curriculum.{i}', '?')}: curriculum.{i}"
+        if not isinstance(item, dict):
+            raise RecipeError(f"{where}: expected a mapping of stage settings")
+        try:
+            stage = _build(Stage, item, f"curriculum.{i}.", source, lines)
+        except (TypeError, ValueError) as err:
+            if isinstance(err, RecipeError):
+                raise
+            raise RecipeError(f"{where}: {err}") from None
+        if stage.format not in FORMATS:
+            raise RecipeError(f"{where}.format: must be one of {FORMATS}, got {stage.format!r}")
+        stages.append(stage)
+    names = [s.name for s in stages]
+    if len(set(names)) != len(names):
+        raise RecipeError(f"{source}: curriculum: stage names must be unique, got {names}")
+    return stages
 
 
 def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Recipe:

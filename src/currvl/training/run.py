@@ -113,7 +113,11 @@ def build_trainer(
 def train(
     recipe: Recipe, *, overwrite: bool = False, resume: bool = False, callbacks: list | None = None
 ) -> Path:
-    """Run one recipe end to end and return the folder holding the final model."""
+    """Run one recipe end to end and return the folder holding the final model.
+
+    A recipe with `curriculum:` stages runs them in sequence (see `currvl.training.curriculum_run`);
+    its final model is the last stage's `final` folder.
+    """
     data = recipe.data
     # Data first: a bad row must fail before minutes of model loading, and before the output dir is touched.
     train_samples = load_source(
@@ -127,6 +131,10 @@ def train(
         raise ValueError(f"{recipe.source}: data.train: no usable samples")
     out = prepare_output_dir(recipe.output_dir, overwrite=overwrite, resume=resume)
     (out / "recipe.yaml").write_text(yaml.safe_dump(_recipe_dict(recipe), sort_keys=False))
+    if recipe.curriculum:
+        from currvl.training.curriculum_run import train_curriculum
+
+        return train_curriculum(recipe, train_samples, out, resume=resume, callbacks=callbacks)
     trainer = build_trainer(recipe, out, train_samples, callbacks)
     checkpoint = get_last_checkpoint(str(out)) if resume else None
     if resume and checkpoint is None:
