@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from PIL import Image
 
-from currvl.data.formats import answer_pools, box_distractors, convert, to_choice, to_judge
+from currvl.data.formats import answer_pools, box_distractors, convert, mix_formats, to_choice, to_judge
 from currvl.data.schema import OPTION_LETTERS, make_sample
 from currvl.data.synthetic import make_samples
 from currvl.rewards import score_answer
@@ -97,3 +97,13 @@ def test_too_few_distractors_is_a_clear_error():
     s = [make_sample("Which finding?", "cyst", "text", category="finding", id="x")]
     with pytest.raises(ValueError, match="only 0 other answers"):
         convert(s, "choice")
+
+
+def test_mix_formats_cycles_formats(general):
+    mixed = mix_formats(general, ["open", "judge", "choice"], seed=0)
+    assert [m["task"] for m in mixed[:3]] == [general[0]["task"], "yes_no", "choice"]
+    assert mixed[0] == general[0]
+    judges = [m["answer"] for m in mixed if m["task"] == "yes_no"]
+    assert {"yes", "no"} <= set(judges)
+    with pytest.raises(ValueError, match="unknown format"):
+        mix_formats(general, ["open", "quiz"])

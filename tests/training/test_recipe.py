@@ -54,3 +54,9 @@ def test_bad_method_and_missing_model(tmp_path):
 def test_overrides(tmp_path):
     recipe = load_recipe(_write(tmp_path, BASE), {"trainer.max_steps": 3, "model.dtype": "float32"})
     assert recipe.trainer == {"max_steps": 3} and recipe.model.dtype == "float32"
+
+
+def test_unknown_data_format(tmp_path):
+    p = _write(tmp_path, BASE + "  formats: [open, quiz]\n")
+    with pytest.raises(RecipeError, match=r":6: data.formats: \['quiz'\] not in"):
+        load_recipe(p)

@@ -171,3 +171,25 @@ def convert(samples: list[dict[str, Any]], fmt: str, seed: int = 0) -> list[dict
             first_true = coin.random() < 0.5
         out.append(to_judge(s, pools, seed, truth=first_true if i % 2 == 0 else not first_true))
     return out
+
+
+def mix_formats(samples: list[dict[str, Any]], formats: list[str], seed: int = 0) -> list[dict[str, Any]]:
+    """Sample i in format formats[i % len(formats)]: e.g. ["open", "judge", "choice"] teaches all three.
+
+    Distractor pools come from the whole list, so every format sees every category's answers.
+    """
+    for fmt in formats:
+        if fmt not in FORMATS:
+            raise ValueError(f"unknown format {fmt!r}; expected one of {FORMATS}")
+    pools = answer_pools(samples)
+    coin = random.Random(seed)
+    out = []
+    for i, s in enumerate(samples):
+        fmt = formats[i % len(formats)]
+        if fmt == "choice":
+            out.append(to_choice(s, pools, seed))
+        elif fmt == "judge":
+            out.append(to_judge(s, pools, seed, truth=coin.random() < 0.5))
+        else:
+            out.append(dict(s))
+    return out

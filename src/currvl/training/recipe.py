@@ -40,6 +40,8 @@ class DataArgs:
     eval: Any = None
     image_root: str | None = None
     on_error: str = "fail"  # or "skip": drop bad rows and report how many
+    # Answer formats to cycle through the training samples (e.g. [open, judge, choice]); None = as given.
+    formats: list[str] | None = None
     column_map: dict[str, str] | None = None
 
 
@@ -147,6 +149,13 @@ def recipe_from_dict(
         raise RecipeError(f"{source}: model.name_or_path: required")
     if recipe.data.train is None:
         raise RecipeError(f"{source}: data.train: required")
+    from currvl.data.formats import FORMATS
+
+    bad_formats = [f for f in recipe.data.formats or [] if f not in FORMATS]
+    if bad_formats:
+        raise RecipeError(
+            f"{source}:{lines.get('data.formats', '?')}: data.formats: {bad_formats} not in {FORMATS}"
+        )
     if recipe.data.on_error not in ("fail", "skip"):
         raise RecipeError(
             f"{source}:{lines.get('data.on_error', '?')}: data.on_error: must be 'fail' or 'skip'"

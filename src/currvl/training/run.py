@@ -129,6 +129,10 @@ def train(
     )
     if not train_samples:
         raise ValueError(f"{recipe.source}: data.train: no usable samples")
+    if data.formats:
+        from currvl.data.formats import mix_formats
+
+        train_samples = mix_formats(train_samples, data.formats, seed=recipe.seed)
     out = prepare_output_dir(recipe.output_dir, overwrite=overwrite, resume=resume)
     (out / "recipe.yaml").write_text(yaml.safe_dump(_recipe_dict(recipe), sort_keys=False))
     if recipe.curriculum:
