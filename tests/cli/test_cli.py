@@ -68,3 +68,23 @@ def test_eval_writes_per_category_json(tiny_model_dir, tmp_path):
     assert result["n"] == 10 and len(result["records"]) == 10
     for t in result["tasks"].values():
         assert 0.0 <= t["ci95"][0] <= t["score"] <= t["ci95"][1] <= 1.0
+
+
+def test_self_improve_writes_kept_set_and_stats(tiny_model_dir, tmp_path, capsys):
+    out = tmp_path / "si"
+    args = [
+        "self-improve",
+        "--model",
+        str(tiny_model_dir),
+        "--data",
+        "synthetic:general:4",
+        "--out",
+        str(out),
+    ]
+    assert main([*args, "--num-samples", "2", "--max-new-tokens", "4"]) == 0
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["queries"] == 4 and stats["answers"] == 8
+    # a random model never answers in format, so rule scoring keeps nothing
+    assert stats["kept"] == 0 and (out / "kept.jsonl").read_text() == ""
+    assert main(args) == 2  # refuses to overwrite the kept set
+    assert "exists" in capsys.readouterr().err

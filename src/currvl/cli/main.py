@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 import warnings
@@ -65,6 +66,35 @@ def format_scores(results: dict[str, dict[str, Any]]) -> str:
         lines.append(f"{c:<{width}}  " + "  ".join(cells))
     lines.append(f"{'overall':<{width}}  " + "  ".join(f"{results[n]['score']:>12.3f}" for n in names))
     return "\n".join(lines)
+
+
+def cmd_self_improve(args: argparse.Namespace) -> int:
+    from currvl.algorithms.self_improve import SelfImproveConfig, self_improvement_set, write_kept
+    from currvl.models import load_model
+    from currvl.training.datasets import load_source
+
+    out = Path(args.out)
+    if (out / "kept.jsonl").exists() and not args.overwrite:
+        raise FileExistsError(f"{out / 'kept.jsonl'} exists; pass --overwrite to replace it")
+    samples = load_source(args.data, image_root=args.image_root, split=args.split)[: args.limit]
+    model, processor = load_model(args.model)
+    cfg = SelfImproveConfig(
+        num_samples=args.num_samples,
+        temperature=args.temperature,
+        max_new_tokens=args.max_new_tokens,
+        threshold=args.threshold,
+        keep=args.keep,
+    )
+    kept, stats = self_improvement_set(model, processor, samples, cfg)
+    out.mkdir(parents=True, exist_ok=True)
+    if kept:
+        write_kept(kept, out / "kept.jsonl", overwrite=True)
+    else:
+        (out / "kept.jsonl").write_text("")
+    (out / "stats.json").write_text(json.dumps(stats, indent=2))
+    print(json.dumps(stats, indent=2))
+    print(f"kept set: {out / 'kept.jsonl'} (fine-tune on it with a method: sft recipe, e.g. lr 2e-7)")
+    return 0
 
 
 def cmd_make_synthetic(args: argparse.Namespace) -> int:
@@ -131,6 +161,21 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--limit", type=int)
     e.set_defaults(func=cmd_eval)
 
+    si = sub.add_parser("self-improve", help="rejection sampling: sample, score 0-100, keep >= threshold")
+    si.add_argument("--model", required=True)
+    si.add_argument("--data", required=True, help="JSONL file, HF dataset, or synthetic:WORLD[:N]")
+    si.add_argument("--split", default="train")
+    si.add_argument("--image-root")
+    si.add_argument("--out", required=True, help="folder for kept.jsonl (+ images) and stats.json")
+    si.add_argument("--num-samples", type=int, default=4)
+    si.add_argument("--temperature", type=float, default=1.0)
+    si.add_argument("--max-new-tokens", type=int, default=256)
+    si.add_argument("--threshold", type=float, default=85.0)
+    si.add_argument("--keep", choices=["best", "all"], default="best")
+    si.add_argument("--limit", type=int)
+    si.add_argument("--overwrite", action="store_true")
+    si.set_defaults(func=cmd_self_improve)
+
     d = sub.add_parser("data", help="dataset utilities").add_subparsers(dest="data_command", required=True)
     ms = d.add_parser("make-synthetic", help="write a synthetic world as JSONL + PNG images")
     ms.add_argument("--world", default="scan")
@@ -167,11 +212,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     from currvl.data.validation import DataValidationError
     from currvl.training.recipe import RecipeError
-    from currvl.training.run import OutputDirExistsError
 
     try:
         return args.func(args)
-    except (RecipeError, DataValidationError, OutputDirExistsError) as err:
+    except (RecipeError, DataValidationError, FileExistsError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 

@@ -35,8 +35,11 @@ def generate(
     max_new_tokens: int = 64,
     with_suffix: bool = True,
     show_progress: bool = True,
+    num_samples: int = 1,
+    temperature: float | None = None,
 ) -> list[str]:
-    """Greedy completions for `samples`, in order. Left padding keeps mixed image sizes in one batch valid."""
+    """Completions for `samples`, in order: greedy, or `num_samples` sampled ones per sample (consecutive)
+    when `temperature` is set. Left padding keeps mixed image sizes in one batch valid."""
     tokenizer = getattr(processor, "tokenizer", processor)
     tokenizer.padding_side = "left"
     model.eval()
@@ -56,11 +59,18 @@ def generate(
             inputs = processor(text=texts, images=images or None, return_tensors="pt", padding=True).to(
                 device
             )
+            sampling = {"do_sample": False}
+            if temperature is not None:
+                sampling = {
+                    "do_sample": True,
+                    "temperature": temperature,
+                    "num_return_sequences": num_samples,
+                }
             out = model.generate(
                 **inputs,
                 max_new_tokens=max_new_tokens,
-                do_sample=False,
                 pad_token_id=tokenizer.pad_token_id,
+                **sampling,
             )
             completions = out[:, inputs["input_ids"].shape[1] :]
             outputs.extend(tokenizer.batch_decode(completions, skip_special_tokens=True))
