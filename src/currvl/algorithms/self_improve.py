@@ -130,9 +130,12 @@ def self_improvement_set(
                 score, judged = float(judge(sample, c)), judged + 1
             row.append(score)
         scores.append(row)
-    chosen = select(scores, cfg.threshold, cfg.keep)
-    kept = [as_sft_sample(samples[qi], completions[qi * cfg.num_samples + si], s, si) for qi, si, s in chosen]
-    kept = [k for k in kept if k["answer"].strip()]  # an empty answer teaches nothing
+    kept, kept_queries = [], set()
+    for qi, si, s in select(scores, cfg.threshold, cfg.keep):
+        item = as_sft_sample(samples[qi], completions[qi * cfg.num_samples + si], s, si)
+        if item["answer"].strip():  # an empty answer teaches nothing
+            kept.append(item)
+            kept_queries.add(qi)
     flat = [s for row in scores for s in row]
     stats = {
         "queries": len(samples),
@@ -140,7 +143,7 @@ def self_improvement_set(
         "judged_by_model": judged,
         "mean_score": sum(flat) / len(flat) if flat else 0.0,
         "kept": len(kept),
-        "queries_with_a_kept_answer": len({k["id"].rsplit("-kept", 1)[0] for k in kept}),
+        "queries_with_a_kept_answer": len(kept_queries),
     }
     return kept, stats
 

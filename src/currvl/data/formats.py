@@ -53,7 +53,7 @@ def _number_distractors(answer: str, rng: random.Random, k: int) -> list[str]:
     candidates = [c for c in candidates if c >= 0] if value >= 0 else candidates
     rng.shuffle(candidates)
     candidates.sort(key=lambda c: abs(c - value))  # the nearest, in a seeded order among equals
-    near = candidates[: max(k * 2, k)]
+    near = candidates[: 2 * k]
     rng.shuffle(near)
     return [_format_number(c) for c in near[:k]]
 
