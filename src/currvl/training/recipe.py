@@ -46,6 +46,22 @@ class DataArgs:
 
 
 @dataclass
+class SelfImproveArgs:
+    """Curr-ReFT stage B after the RL stages: sample, score 0-100, keep >= threshold, SFT on the kept set."""
+
+    # A source or a list of sources: a general-purpose mix (multimodal and text-only items), not the domain.
+    data: Any = None
+    num_samples: int = 4
+    temperature: float = 1.0
+    max_new_tokens: int = 256
+    threshold: float = 85.0  # 0-100 scale; the paper kept answers scoring >= 85
+    keep: str = "best"  # "best" answer per query, or "all" at/above the threshold
+    batch_size: int = 8
+    # trl.SFTConfig fields for the fine-tune on the kept set; learning_rate defaults to the paper's 2e-7.
+    trainer: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class Recipe:
     method: str = "grpo"
     output_dir: str = "runs/currvl"
@@ -58,6 +74,8 @@ class Recipe:
     trainer: dict[str, Any] = field(default_factory=dict)
     # Optional stage list (Curr-ReFT): each item holds currvl.training.curriculum.Stage fields.
     curriculum: list[dict[str, Any]] | None = None
+    # Optional rejection-sampling self-improvement run after the GRPO training (Curr-ReFT stage B).
+    self_improve: SelfImproveArgs | None = None
     source: str = "<memory>"  # where the recipe came from, for messages
 
 
@@ -104,6 +122,15 @@ def _type_ok(value: Any, annotation: Any) -> bool:
     return isinstance(value, annotation)
 
 
+def _optional_dataclass(annotation: Any) -> Any:
+    """`X | None` where X is a dataclass -> X (a section that may be left out); anything else unchanged."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        classes = [a for a in typing.get_args(annotation) if dataclasses.is_dataclass(a)]
+        if len(classes) == 1:
+            return classes[0]
+    return annotation
+
+
 def _build(cls: type, data: dict[str, Any], prefix: str, src: str, lines: dict[str, int]) -> Any:
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls) if f.name != "source"]
@@ -115,8 +142,8 @@ def _build(cls: type, data: dict[str, Any], prefix: str, src: str, lines: dict[s
             close = difflib.get_close_matches(str(key), names, n=1)
             hint = f" (did you mean '{prefix}{close[0]}'?)" if close else f" (known keys: {', '.join(names)})"
             raise RecipeError(f"{where}: unknown key{hint}")
-        annotation = hints[key]
-        if dataclasses.is_dataclass(annotation):
+        annotation = _optional_dataclass(hints[key])
+        if dataclasses.is_dataclass(annotation) and value is not None:
             if not isinstance(value, dict):
                 raise RecipeError(f"{where}: expected a mapping, got {type(value).__name__}")
             value = _build(annotation, value, f"{path}.", src, lines)
@@ -164,15 +191,45 @@ def recipe_from_dict(
         parse_stages(recipe.curriculum, source, lines)  # fail now; the runner parses them again
         if recipe.method != "grpo":
             raise RecipeError(f"{source}:{lines.get('curriculum', '?')}: curriculum: needs method 'grpo'")
-    known = _trainer_fields(recipe.method)
-    for key in recipe.trainer:
+    _check_trainer_keys(recipe.trainer, recipe.method, "trainer", source, lines)
+    if recipe.self_improve is not None:
+        _check_self_improve(recipe, lines)
+    return recipe
+
+
+def _check_trainer_keys(
+    trainer: dict[str, Any], method: str, prefix: str, source: str, lines: dict[str, int]
+) -> None:
+    known = _trainer_fields(method)
+    for key in trainer:
         if key not in known:
             close = difflib.get_close_matches(key, sorted(known), n=1)
-            hint = f" (did you mean 'trainer.{close[0]}'?)" if close else ""
+            hint = f" (did you mean '{prefix}.{close[0]}'?)" if close else ""
             raise RecipeError(
-                f"{source}:{lines.get('trainer.' + key, '?')}: trainer.{key}: not a field of the {recipe.method} trainer config{hint}"
+                f"{source}:{lines.get(f'{prefix}.{key}', '?')}: {prefix}.{key}: not a field of the {method} trainer config{hint}"
             )
-    return recipe
+
+
+def _check_self_improve(recipe: Recipe, lines: dict[str, int]) -> None:
+    si, source = recipe.self_improve, recipe.source
+    assert si is not None
+
+    def fail(key: str, problem: str) -> None:
+        raise RecipeError(
+            f"{source}:{lines.get(f'self_improve.{key}', lines.get('self_improve', '?'))}: self_improve.{key}: {problem}"
+        )
+
+    if recipe.method != "grpo":
+        fail("data", "self-improvement follows GRPO training; needs method 'grpo'")
+    if si.data is None:
+        fail("data", "required (a general-purpose source, or a list of sources)")
+    if si.keep not in ("best", "all"):
+        fail("keep", f"must be 'best' or 'all', got {si.keep!r}")
+    if not 0 <= si.threshold <= 100:
+        fail("threshold", f"is on a 0-100 scale, got {si.threshold}")
+    if si.num_samples < 1:
+        fail("num_samples", f"must be >= 1, got {si.num_samples}")
+    _check_trainer_keys(si.trainer, "sft", "self_improve.trainer", source, lines)
 
 
 def parse_stages(items: list[Any], source: str = "<memory>", lines: dict[str, int] | None = None) -> list:
