@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from currvl.data import WORLDS, validate_samples
-from currvl.data.synthetic import COLORS, make_sample_at, make_samples
+from currvl.data.synthetic import COLORS, EXTRA_WORLDS, FINDINGS, get_world, make_sample_at, make_samples
+from currvl.data.synthetic.domain import NORMAL_REPORT, REPORT_LOCATIONS
 from currvl.data.synthetic.general import arithmetic_pool
 
 N = 40
@@ -211,3 +212,93 @@ def test_bad_arguments_are_named() -> None:
         make_samples("xray", "train", 1)
     with pytest.raises(ValueError, match="unknown split"):
         make_samples("scan", "dev", 1)
+
+
+# ---------------------------------------------------------------- scan_report (opt-in world)
+
+_REPORT = re.compile(r"A (small|large) (\w+) in the (\w+) part of the organ\. No other findings\.")
+
+
+@pytest.fixture(scope="module")
+def reports() -> list[dict]:
+    return make_samples("scan_report", "train", 80, seed=3)
+
+
+def test_scan_report_is_opt_in_and_deterministic() -> None:
+    # not in WORLDS: that text trains the tiny model's tokenizer, which must not change
+    assert "scan_report" in EXTRA_WORLDS and "scan_report" not in WORLDS
+    assert get_world("scan_report").name == "scan_report"
+    a, b = make_samples("scan_report", "train", 10, seed=7), make_samples("scan_report", "train", 10, seed=7)
+    assert [_key(s) for s in a] == [_key(s) for s in b]
+    assert [s["id"] for s in a] == [f"scan_report-train-{i:05d}" for i in range(10)]
+    assert [_key(s) for s in a] != [_key(s) for s in make_samples("scan_report", "train", 10, seed=8)]
+    small, large = make_samples("scan_report", "test", 6), make_samples("scan_report", "test", 12)
+    assert [_key(s) for s in small] == [_key(s) for s in large[:6]]
+    assert not {_key(s) for s in make_samples("scan_report", "train", 12)} & {_key(s) for s in large}
+
+
+def test_scan_report_answers_describe_the_drawn_finding(reports: list[dict]) -> None:
+    assert validate_samples(reports) == []
+    locations: Counter[str] = Counter()
+    for i, s in enumerate(reports):
+        finding = FINDINGS[i % len(FINDINGS)]  # one category: classes cycle through the findings
+        assert s["task"] == "text" and s["category"] == "report"
+        assert s["question"] == "Write the findings report for this scan."
+        assert s["rationale"] and s["rationale"] == s["rationale"].lower()
+        gray = np.asarray(s["image"].convert("L"), dtype=np.float32)
+        bright = gray > 170
+        if finding == "normal":
+            assert s["answer"] == NORMAL_REPORT and not bright.any()
+            continue
+        match = _REPORT.fullmatch(s["answer"])
+        assert match, s["answer"]
+        size, named, location = match.groups()
+        assert named == finding and location in REPORT_LOCATIONS
+        assert f"{size} for its kind" in s["rationale"] and location in s["rationale"]
+        locations[location] += 1
+        # the stated place agrees with the picture: finding centroid vs organ centroid
+        dy, dx = np.argwhere(bright).mean(axis=0) - np.argwhere(gray > 50).mean(axis=0)
+        angle, distance = np.degrees(np.arctan2(-dy, dx)), float(np.hypot(dx, dy))
+        if location == "central":
+            assert distance < 0.15 * gray.shape[0], s["id"]
+        else:
+            assert distance > 0.1 * gray.shape[0], s["id"]
+        if location == "upper":
+            assert 25 < angle < 155, s["id"]
+        elif location == "lower":
+            assert -155 < angle < -25, s["id"]
+        elif location == "lateral":
+            assert abs(angle) < 35 or abs(angle) > 145, s["id"]
+        if finding == "calcification":  # a small cluster has 3 specks, a large one 4 or 5
+            assert (_components(bright) == 3) == (size == "small"), s["id"]
+    assert set(locations) == set(REPORT_LOCATIONS)
+
+
+def test_scan_report_sizes_match_the_picture(reports: list[dict]) -> None:
+    areas: dict[tuple[str, str], list[int]] = {}
+    for s in reports:
+        match = _REPORT.fullmatch(s["answer"])
+        if match:
+            size, finding, _ = match.groups()
+            area = int((np.asarray(s["image"].convert("L")) > 170).sum())
+            areas.setdefault((finding, size), []).append(area)
+    for finding in ("nodule", "cyst", "mass"):
+        small, large = areas[(finding, "small")], areas[(finding, "large")]
+        assert np.mean(small) < np.mean(large), finding
+
+
+def test_scan_report_vocabulary_avoids_general_answers(reports: list[dict]) -> None:
+    general_alpha = {a for v in WORLDS["general"].vocabulary.values() if v for a in v if a.isalpha()}
+    for s in reports:
+        text = f"{s['question']} {s['answer']} {s['rationale']}".lower()
+        assert not general_alpha & set(re.findall(r"[a-z]+", text)), s
+
+
+def test_scan_report_references_score_full_marks(reports: list[dict]) -> None:
+    from currvl.rewards import findings_f1, rouge_l
+
+    for s in reports[:10]:
+        assert rouge_l(s["answer"], s["answer"]) == 1.0
+        assert findings_f1(s["answer"], s["answer"]) == 1.0
+    assert findings_f1(reports[0]["answer"], reports[1]["answer"]) == 0.0  # nodule vs cyst
+    assert findings_f1(reports[4]["answer"], reports[9]["answer"]) == 1.0  # two normal reports

@@ -12,12 +12,19 @@ texture by margins a tiny randomly-initialised vision tower can learn at 112x112
 
 Box answers are tight around the finding's drawn pixels, in pixel-edge coordinates: a finding
 covering columns 10..19 and rows 30..35 has box [10, 30, 20, 36].
+
+The opt-in world ``scan_report`` (``SCAN_REPORT``) draws the same scans but asks for a short
+templated findings report (finding, size, location), the synthetic stand-in for report generation
+(OpenI in RCPA) scored by graded similarity rewards. It is a separate world so that ``scan`` samples
+stay byte-identical. Its location words are organ-relative ("upper"/"lower" half, "central"/
+"peripheral" part), not "left"/"right", which are answers of the general suite's position skill.
 """
 
 from __future__ import annotations
 
 import math
 import random
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -81,11 +88,27 @@ def _disc(xx: np.ndarray, yy: np.ndarray, cx: float, cy: float, r: float) -> np.
     return (xx - cx) ** 2 + (yy - cy) ** 2 <= r * r
 
 
+@dataclass(frozen=True)
+class _Drawn:
+    """What was painted: the finding's pixel mask and where its size fell within its drawn range."""
+
+    mask: np.ndarray
+    size_fraction: float  # 0 = smallest this finding is drawn, 1 = largest
+
+
+def _fraction(value: float, lo: float, hi: float) -> float:
+    return min(1.0, max(0.0, (value - lo) / (hi - lo)))
+
+
 def _draw_finding(
     rng: random.Random, nprng: np.random.Generator, img: np.ndarray, organ: _Organ, finding: str,
     xx: np.ndarray, yy: np.ndarray,
-) -> np.ndarray | None:  # fmt: skip
-    """Paint the finding into ``img`` in place; return its pixel mask (None for ``normal``)."""
+) -> _Drawn | None:  # fmt: skip
+    """Paint the finding into ``img`` in place; return its mask and size (None for ``normal``).
+
+    The size is read off values already drawn, so the random stream (and every ``scan`` sample) is
+    the same as when only the mask was returned.
+    """
     h, w = img.shape
     s = min(w, h)
     if finding == "normal":
@@ -95,7 +118,7 @@ def _draw_finding(
         cx, cy = organ.point_with_room(rng, r + 1)
         mask = _disc(xx, yy, cx, cy, r)
         img[mask] = rng.uniform(205, 235)
-        return mask
+        return _Drawn(mask, _fraction(r / s, 0.045, 0.06))
     if finding == "cyst":
         r = rng.uniform(0.088, 0.105) * s
         rim = max(2.0, 0.025 * s)
@@ -103,7 +126,7 @@ def _draw_finding(
         mask = _disc(xx, yy, cx, cy, r)
         img[mask] = rng.uniform(190, 225)
         img[_disc(xx, yy, cx, cy, r - rim)] = rng.uniform(12, 35)
-        return mask
+        return _Drawn(mask, _fraction(r / s, 0.088, 0.105))
     if finding == "mass":
         r0 = rng.uniform(0.11, 0.14) * s
         harmonics = [(k, rng.uniform(0.06, 0.1), rng.uniform(0, 2 * math.pi)) for k in (2, 3, 5)]
@@ -116,7 +139,7 @@ def _draw_finding(
         mask = dx * dx + dy * dy <= radius * radius
         mottle = _smooth_noise(nprng, w, h, cells=max(4, s // 10)) * 12
         img[mask] = rng.uniform(188, 210) + mottle[mask]
-        return mask
+        return _Drawn(mask, _fraction(r0 / s, 0.11, 0.14))
     if finding == "calcification":
         n = rng.randint(3, 5)
         dot = max(1.3, 0.017 * s)
@@ -137,14 +160,14 @@ def _draw_finding(
         for px, py in dots:
             mask |= _disc(xx, yy, px, py, dot)
         img[mask] = rng.uniform(245, 255)
-        return mask
+        return _Drawn(mask, (n - 3) / 2)  # a cluster's size is how many specks it has
     raise ValueError(f"unknown finding {finding!r}; expected one of {', '.join(FINDINGS)}")
 
 
-def render_scan(
+def _render(
     rng: random.Random, width: int, height: int, finding: str
-) -> tuple[Image.Image, list[int] | None]:
-    """Draw one scan; return the RGB image and the tight finding box [x1, y1, x2, y2] (None if normal)."""
+) -> tuple[Image.Image, _Drawn | None, _Organ]:
+    """Draw one scan; return the RGB image, what was painted (None if normal) and the organ."""
     nprng = np.random.default_rng(rng.getrandbits(64))
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32) + 0.5  # pixel centres
     img = np.full((height, width), rng.uniform(8, 20), dtype=np.float32)
@@ -155,14 +178,26 @@ def render_scan(
     texture = _smooth_noise(nprng, width, height, cells=max(4, min(width, height) // 16)) * 9
     shaded = base * (1.0 - 0.12 * rho**2) + texture
     img[inside] = shaded[inside]
-    mask = _draw_finding(rng, nprng, img, organ, finding, xx, yy)
+    drawn = _draw_finding(rng, nprng, img, organ, finding, xx, yy)
     img += nprng.normal(0.0, _NOISE_STD, size=img.shape).astype(np.float32)
     gray = np.clip(np.rint(img), 0, 255).astype(np.uint8)
     image = Image.fromarray(gray).convert("RGB")
-    if mask is None or not mask.any():
-        return image, None
+    if drawn is None or not drawn.mask.any():
+        return image, None, organ
+    return image, drawn, organ
+
+
+def _box_of(mask: np.ndarray) -> list[int]:
     ys, xs = np.nonzero(mask)
-    return image, [int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1]
+    return [int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1]
+
+
+def render_scan(
+    rng: random.Random, width: int, height: int, finding: str
+) -> tuple[Image.Image, list[int] | None]:
+    """Draw one scan; return the RGB image and the tight finding box [x1, y1, x2, y2] (None if normal)."""
+    image, drawn, _ = _render(rng, width, height, finding)
+    return image, None if drawn is None else _box_of(drawn.mask)
 
 
 def build_scan(
@@ -193,4 +228,84 @@ SCAN = World(
     tasks={"finding": "text", "finding_box": "box"},
     vocabulary={"finding": FINDINGS, "finding_box": None},
     build=build_scan,
+)
+
+
+# ----------------------------------------------------------------------------------------------
+# scan_report: the same scans, answered by a short templated findings report
+
+REPORT_QUESTION = "Write the findings report for this scan."
+NORMAL_REPORT = "No abnormal findings."
+REPORT_SIZES: tuple[str, ...] = ("small", "large")
+REPORT_LOCATIONS: tuple[str, ...] = ("central", "upper", "lower", "lateral")
+_CENTRAL_RHO = 0.35  # finding centroid within this normalised organ radius: "central"
+_SECTOR_DEG = 30.0  # peripheral findings within 60 degrees of straight up / down: "upper" / "lower"
+
+
+def report_location(mask: np.ndarray, organ: _Organ) -> str:
+    """Where the finding's pixel centroid sits in the organ, in words a reader can check by eye.
+
+    "central" inside a normalised elliptical radius of 0.35, else by the direction from the organ
+    centre: "upper" / "lower" within 60 degrees of vertical, "lateral" towards either side.
+    """
+    ys, xs = np.nonzero(mask)
+    cx, cy = float(xs.mean()) + 0.5, float(ys.mean()) + 0.5  # pixel centres, like organ.rho
+    if float(organ.rho(np.array(cx), np.array(cy))) < _CENTRAL_RHO:
+        return "central"
+    angle = math.degrees(math.atan2(organ.cy - cy, cx - organ.cx))  # image y grows downwards
+    if _SECTOR_DEG < angle < 180.0 - _SECTOR_DEG:
+        return "upper"
+    if -180.0 + _SECTOR_DEG < angle < -_SECTOR_DEG:
+        return "lower"
+    return "lateral"
+
+
+def format_report(finding: str, size: str | None = None, location: str | None = None) -> str:
+    """The reference report: "A small nodule in the upper part of the organ. No other findings."."""
+    if finding == "normal":
+        return NORMAL_REPORT
+    if size not in REPORT_SIZES or location not in REPORT_LOCATIONS:
+        raise ValueError(
+            f"a {finding} report needs a size in {REPORT_SIZES} and a location in {REPORT_LOCATIONS}"
+        )
+    return f"A {size} {finding} in the {location} part of the organ. No other findings."
+
+
+def build_scan_report(
+    rng: random.Random, split: str, category: str, cls: str, size: tuple[int, int]
+) -> dict[str, Any]:
+    """One report sample: the scan of finding ``cls`` and its templated report (task ``text``).
+
+    Size is "small" when the finding was drawn in the lower half of its own size range (for a
+    calcification: 3 specks rather than 4-5), so "large nodule" is still smaller than "small mass".
+    """
+    del split
+    if category != "report":
+        raise ValueError(f"unknown scan_report category {category!r}")
+    image, drawn, organ = _render(rng, size[0], size[1], cls)
+    description = FINDING_DESCRIPTIONS[cls]
+    if drawn is None:
+        return make_sample(
+            REPORT_QUESTION, NORMAL_REPORT, "text", image=image, category=category, rationale=description
+        )
+    size_word = REPORT_SIZES[int(drawn.size_fraction >= 0.5)]
+    location = report_location(drawn.mask, organ)
+    rationale = f"there is {description}, so a {cls}, {size_word} for its kind, in the {location} part"
+    return make_sample(
+        REPORT_QUESTION,
+        format_report(cls, size_word, location),
+        "text",
+        image=image,
+        category=category,
+        rationale=rationale,
+    )
+
+
+SCAN_REPORT = World(
+    name="scan_report",
+    description="specialised imaging domain, report generation: describe the finding's kind, size and place",
+    categories={"report": FINDINGS},
+    tasks={"report": "text"},
+    vocabulary={"report": None},  # open text, scored by similarity (rouge_l, cider, findings_f1)
+    build=build_scan_report,
 )

@@ -1,0 +1,274 @@
+"""Graded similarity scores (ROUGE-L, CIDEr-D, findings F1) and their TRL rewards, on hand-checked cases."""
+
+import json
+import pickle
+
+import pytest
+
+from currvl.rewards import (
+    REWARD_NAMES,
+    REWARD_OPTIONS,
+    CiderCorpus,
+    accuracy_reward,
+    asserted_findings,
+    cider_d,
+    findings_f1,
+    get_reward_funcs,
+    make_cider_reward,
+    make_rouge_l_reward,
+    rouge_l,
+)
+from currvl.rewards.similarity import tokenize
+
+SCAN_TERMS = ("nodule", "cyst", "mass", "calcification")
+CAPTIONS = [
+    "a dog runs on the grass",
+    "a cat sits on the mat",
+    "two men ride horses on a beach",
+    "a red car parked on the street",
+]
+
+
+def conv(text):
+    return [{"role": "assistant", "content": text}]
+
+
+def test_tokenize_ignores_case_and_punctuation():
+    assert tokenize("The Nodule, upper-left!  (2 mm)") == ["the", "nodule", "upper", "left", "2", "mm"]
+    assert tokenize("Ödem_links") == ["ödem", "links"]
+    assert tokenize(None) == tokenize("") == []
+
+
+# ---------------------------------------------------------------- ROUGE-L
+
+
+def test_rouge_l_hand_checked():
+    assert rouge_l("A small nodule.", "a small NODULE") == 1.0
+    assert rouge_l("a cyst", "large mass seen") == 0.0
+    # LCS "a small nodule" = 3 tokens: P = 3/3, R = 3/7, F1 = 2PR / (P + R) = 0.6
+    assert rouge_l("a small nodule", "A small nodule in the upper zone.") == pytest.approx(0.6)
+    # LCS "the cat on the mat" = 5 of 6 tokens on both sides
+    assert rouge_l("the cat sat on the mat", "the cat lay on the mat") == pytest.approx(5 / 6)
+    # subsequence, not substring: order matters, gaps don't
+    assert rouge_l("mat the on", "the cat on the mat") == pytest.approx(
+        2 * (2 / 3) * (2 / 5) / (2 / 3 + 2 / 5)
+    )
+
+
+def test_rouge_l_best_reference_and_empty_inputs():
+    assert rouge_l("the cat", ["a dog", "The cat!"]) == 1.0
+    assert rouge_l("a small nodule", ["zzz", "A small nodule in the upper zone."]) == pytest.approx(0.6)
+    assert rouge_l("", "a cat") == rouge_l(None, "a cat") == 0.0
+    assert rouge_l("a cat", []) == rouge_l("a cat", None) == rouge_l("a cat", "...") == 0.0
+
+
+# ---------------------------------------------------------------- CIDEr-D
+
+
+def test_cider_identical_disjoint_and_short():
+    corpus = CiderCorpus(CAPTIONS)
+    assert cider_d("A cat sits on the mat.", "a cat sits on the mat", corpus) == pytest.approx(1.0)
+    assert cider_d("horses", "a cat sits on the mat", corpus) == 0.0
+    assert cider_d("", "a cat sits on the mat", corpus) == cider_d("a cat", None, corpus) == 0.0
+    # three words have no 4-gram: the mean over n = 1..4 is (1 + 1 + 1 + 0) / 4
+    assert cider_d("a red car", "a red car") == pytest.approx(0.75)
+    # CIDEr averages over references: equal to one, disjoint from the other -> (10 + 0) / 2 / 10
+    assert cider_d("a cat sits on the mat", ["a cat sits on the mat", "two men ride"]) == pytest.approx(0.5)
+
+
+def test_cider_ranks_closer_captions_higher():
+    corpus = CiderCorpus(CAPTIONS)
+    ref = "a cat sits on the mat"
+    close = cider_d("a cat sitting on a mat", ref, corpus)
+    generic = cider_d("a dog runs on the grass", ref, corpus)
+    assert 1.0 > close > generic >= 0.0
+    # IDF: "a ... on the" is in every caption, so sharing only those words earns almost nothing
+    assert generic < 0.1 < cider_d("a dog runs on the grass", ref)
+
+
+def test_cider_matches_pycocoevalcap_on_its_own_corpus():
+    """With the scored set as the corpus this is exactly pycocoevalcap's Cider, divided by 10."""
+    from pycocoevalcap.cider.cider import Cider
+
+    refs = {i: [c, c.replace("a ", "the ")] for i, c in enumerate(CAPTIONS)}
+    cands = ["a dog running on grass", "a cat sits on a mat", "men ride horses on the beach", "a red car"]
+    _, expected = Cider().compute_score(refs, {i: [c] for i, c in enumerate(cands)})
+    corpus = CiderCorpus(refs.values())
+    got = [cider_d(c, refs[i], corpus) for i, c in enumerate(cands)]
+    assert got == pytest.approx([min(1.0, e / 10) for e in expected])
+    assert max(expected) < 10
+
+
+def test_cider_corpus_counts_documents_and_does_not_grow_when_scoring():
+    corpus = CiderCorpus()
+    corpus.add(["a cat", "a cat on a mat"])  # one document: "a" and "cat" count once
+    corpus.add("a dog")
+    assert len(corpus) == 2
+    assert corpus.frequencies[("a",)] == 2 and corpus.frequencies[("cat",)] == 1
+    assert corpus.frequencies[("never", "seen")] == 0
+    size = len(corpus.frequencies)
+    cider_d("a zebra on a unicycle", "a cat", corpus)
+    assert len(corpus.frequencies) == size
+    # a plain list works too (built per call)
+    assert cider_d("a cat sits on the mat", "a cat sits on the mat", CAPTIONS) == pytest.approx(1.0)
+
+
+# ---------------------------------------------------------------- findings F1
+
+
+def test_asserted_findings_negation():
+    assert asserted_findings("A small nodule. No mass or cyst.", SCAN_TERMS) == {"nodule"}
+    assert asserted_findings("No nodule, but a large mass.", SCAN_TERMS) == {"mass"}
+    assert asserted_findings("Negative for mass; calcifications are seen.", SCAN_TERMS) == {"calcification"}
+    assert asserted_findings("The nodule is absent. Cyst not seen.", SCAN_TERMS) == set()
+    assert asserted_findings("No nodule. A nodule in the lower part.", SCAN_TERMS) == {"nodule"}
+    assert asserted_findings("No abnormal findings.", SCAN_TERMS) == set()
+    assert asserted_findings(
+        "Small left pleural effusion, no pneumothorax.", ["pleural effusion", "pneumothorax"]
+    ) == {"pleural effusion"}
+    assert asserted_findings("a massive cystic change", SCAN_TERMS) == set()  # whole words only
+
+
+def test_findings_f1_hand_checked():
+    assert findings_f1(
+        "A small nodule. No mass or cyst.", "A nodule and a cyst.", SCAN_TERMS
+    ) == pytest.approx(2 / 3)
+    assert findings_f1("Nodule and mass.", "A mass and a nodule are present.", SCAN_TERMS) == 1.0
+    assert findings_f1("No abnormal findings.", "No nodule, cyst or mass.", SCAN_TERMS) == 1.0  # both normal
+    assert findings_f1("A large mass.", "No abnormal findings.", SCAN_TERMS) == 0.0
+    assert findings_f1("No abnormal findings.", "A large mass.", SCAN_TERMS) == 0.0
+    assert findings_f1("", "No abnormal findings.", SCAN_TERMS) == findings_f1(None, "mass") == 0.0
+    # the default vocabulary holds the scan terms and common chest X-ray findings
+    assert findings_f1("Cardiomegaly. No effusion.", "cardiomegaly and small effusion") == pytest.approx(
+        2 / 3
+    )
+
+
+# ---------------------------------------------------------------- TRL rewards
+
+
+def test_similarity_rewards_are_registered():
+    assert {"rouge_l", "cider", "findings_f1"} <= set(REWARD_NAMES)
+    assert {"similarity_threshold", "cider_corpus", "findings_vocabulary"} <= set(REWARD_OPTIONS)
+    funcs = get_reward_funcs(["rouge_l", "cider", "findings_f1"])
+    assert [f.__name__ for f in funcs] == ["rouge_l", "cider", "findings_f1"]
+    for func in funcs:
+        clone = pickle.loads(pickle.dumps(func))
+        assert clone.__name__ == func.__name__ and clone.similarity_threshold == 0.0
+
+
+def test_rouge_l_reward_trl_signature():
+    (reward,) = get_reward_funcs(["rouge_l"])
+    completions = [
+        "<think>look</think><answer>a small nodule</answer>",
+        "a small nodule",  # no answer tag: the whole completion is compared
+        "<think>the report says a small nodule in the upper zone</think><answer></answer>",  # empty answer
+        "<answer>A small nodule in the upper zone.</answer>",
+        "<answer>anything</answer>",
+    ]
+    answers = ["A small nodule in the upper zone."] * 4 + [None]
+    extras = {"completion_ids": [[1]] * 5, "trainer_state": None, "log_metric": None, "task": ["text"] * 5}
+    expected = [pytest.approx(0.6), pytest.approx(0.6), 0.0, 1.0, None]
+    assert reward([None] * 5, completions, answer=answers, **extras) == expected
+    assert reward([None] * 5, [conv(c) for c in completions], answer=answers) == expected
+    # several references per row: best one
+    assert reward(
+        prompts=[None], completions=["<answer>the cat</answer>"], answer=[["a dog", "The cat!"]]
+    ) == [1.0]
+    with pytest.raises(ValueError, match="answer"):  # a data bug (get_reward_funcs' guard logs it)
+        make_rouge_l_reward()([None], ["x"])
+
+
+def test_similarity_threshold_gate():
+    completions = [
+        "<answer>a small nodule</answer>",
+        "<answer>the cat sat on the mat</answer>",
+        "<answer>x</answer>",
+    ]
+    answers = ["A small nodule in the upper zone.", "the cat lay on the mat", "y"]
+    (plain,) = get_reward_funcs(["rouge_l"])
+    (gated,) = get_reward_funcs(["rouge_l"], similarity_threshold=0.7)
+    assert plain([None] * 3, completions, answer=answers) == [pytest.approx(0.6), pytest.approx(5 / 6), 0.0]
+    logged = {}
+    out = gated([None] * 3, completions, answer=answers, log_metric=lambda k, v: logged.__setitem__(k, v))
+    assert out == [0.0, pytest.approx(5 / 6), 0.0]
+    assert logged == {"rewards/rouge_l/ungated_mean": pytest.approx((0.6 + 5 / 6) / 3)}
+    gated.set_similarity_threshold(0.5)  # a curriculum moves delta during training
+    assert gated([None], completions[:1], answer=answers[:1]) == [pytest.approx(0.6)]
+    gated.set_similarity_threshold(0.6)  # s >= delta keeps s
+    assert gated([None], ["<answer>a small nodule</answer>"], answer=answers[:1]) == [pytest.approx(0.6)]
+    with pytest.raises(ValueError, match="similarity_threshold"):
+        gated.set_similarity_threshold(1.5)
+    with pytest.raises(ValueError, match="similarity_threshold"):
+        get_reward_funcs(["cider"], similarity_threshold=-0.1)
+
+
+def test_findings_f1_reward_and_vocabulary_option():
+    (reward,) = get_reward_funcs(["findings_f1"])
+    completions = [
+        "<answer>A small nodule. No mass or cyst.</answer>",
+        "<answer>No abnormal findings.</answer>",
+    ]
+    answers = ["A nodule and a cyst.", "No abnormal findings."]
+    assert reward([None] * 2, completions, answer=answers) == [pytest.approx(2 / 3), 1.0]
+    (custom,) = get_reward_funcs(["findings_f1"], findings_vocabulary=["nodule"])
+    assert custom([None] * 2, completions, answer=answers) == [1.0, 1.0]
+    with pytest.raises(ValueError, match="findings_vocabulary"):
+        get_reward_funcs(["findings_f1"], findings_vocabulary="nodule")
+    with pytest.raises(ValueError, match="findings_vocabulary"):
+        get_reward_funcs(["findings_f1"], findings_vocabulary=[])
+
+
+def test_cider_reward_grows_its_corpus_lazily():
+    (reward,) = get_reward_funcs(["cider"])
+    assert reward.lazy and len(reward.corpus) == 0
+    ids = ["s0", "s0", "s1", "s1"]  # TRL repeats each row once per generation
+    answers = [
+        "a cat sits on the mat",
+        "a cat sits on the mat",
+        "a dog runs on the grass",
+        "a dog runs on the grass",
+    ]
+    completions = [
+        "<answer>a cat sits on the mat</answer>",
+        "<answer>a cat on a mat</answer>",
+        "horses",
+        "a on the",
+    ]
+    out = reward([None] * 4, completions, answer=answers, id=ids)
+    assert len(reward.corpus) == 2
+    assert out[0] == pytest.approx(1.0) and 0.0 < out[1] < 1.0 and out[2] == 0.0
+    assert out[3] == 0.0  # "a", "on", "the" are in both documents: IDF 0, no credit for them
+    reward([None] * 4, completions, answer=answers, id=ids)  # seen ids are not counted again
+    assert len(reward.corpus) == 2
+    reward([None], ["x"], answer=["two men ride horses"])  # no id column: keyed by the references
+    reward([None], ["x"], answer=["two men ride horses"])
+    assert len(reward.corpus) == 3
+
+
+def test_cider_reward_with_a_fixed_corpus(tmp_path):
+    lines = [{"question": "Describe.", "answer": c, "task": "text"} for c in CAPTIONS]
+    path = tmp_path / "train.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    (from_file,) = get_reward_funcs(["cider"], cider_corpus=str(path))
+    from_list = make_cider_reward(corpus=CAPTIONS)
+    assert not from_file.lazy and len(from_file.corpus) == len(from_list.corpus) == 4
+    completions = ["a cat sitting on a mat", "a dog runs on the grass"]
+    args = ([None] * 2, completions)
+    expected = [cider_d(c, "a cat sits on the mat", CiderCorpus(CAPTIONS)) for c in completions]
+    assert from_file(*args, answer=["a cat sits on the mat"] * 2) == pytest.approx(expected)
+    assert from_list(*args, answer=["a cat sits on the mat"] * 2) == pytest.approx(expected)
+    assert len(from_list.corpus) == 4  # a fixed corpus never grows
+    with pytest.raises(ValueError, match="at least 2 documents"):
+        make_cider_reward(corpus=["only one"])
+    with pytest.raises(ValueError, match="cider_corpus"):
+        make_cider_reward(corpus=42)
+
+
+def test_geometry_qa_is_covered_by_accuracy():
+    """Geo170K-style items need no new reward name: ``accuracy`` scores task "math" with math-verify."""
+    completions = ["<answer>\\frac{1}{2}</answer>", "<answer>2\\sqrt{3}</answer>", "<answer>B</answer>"]
+    answers = ["0.5", "\\sqrt{12}", "B"]
+    assert (
+        accuracy_reward([None] * 3, completions, answer=answers, task=["math", "math", "choice"]) == [1.0] * 3
+    )
