@@ -21,6 +21,7 @@ from transformers.trainer_utils import get_last_checkpoint
 from currvl.data.formats import convert
 from currvl.training.curriculum import Curriculum, Stage, Transition
 from currvl.training.recipe import Recipe, parse_stages
+from currvl.training.reliability import TrainingInterrupted, interruption_requested
 
 log = logging.getLogger(__name__)
 
@@ -36,17 +37,16 @@ class CurriculumCallback(TrainerCallback):
         self.transition: Transition | None = None
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if logs and ACCURACY_KEY in logs and self.transition is None:
-            self.transition = self.curriculum.record(logs[ACCURACY_KEY])
+        value = (logs or {}).get(ACCURACY_KEY)
+        if value is not None and value == value and self.transition is None:  # NaN: nothing was scorable
+            self.transition = self.curriculum.record(value)
             if self.transition is not None:
                 control.should_training_stop = True
         return control
 
-    def on_save(self, args, state, control, **kwargs):
-        ckpt = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-        if ckpt.is_dir():
-            (ckpt / STATE_FILE).write_text(json.dumps(self.curriculum.state_dict(), indent=2))
-        return control
+    def checkpoint_state(self) -> dict[str, Any]:
+        """Written into every checkpoint before it is published (see `AtomicCheckpointMixin`)."""
+        return {STATE_FILE: self.curriculum.state_dict()}
 
 
 def stage_metrics(stage: Stage, history: list[dict[str, Any]], first_steps: int = 5) -> dict[str, Any]:
@@ -122,6 +122,7 @@ def train_curriculum(
         if checkpoint and (Path(checkpoint) / STATE_FILE).exists():
             curriculum.load_state_dict(json.loads((Path(checkpoint) / STATE_FILE).read_text()))
         elif stage_dir.exists():
+            checkpoint = None
             shutil.rmtree(stage_dir)  # a stage that died before its first checkpoint restarts clean
         log.info("curriculum stage %d/%d %r (%s format)", k + 1, len(stages), stage.name, stage.format)
         samples = convert(train_samples, stage.format, seed=recipe.seed)
@@ -131,7 +132,12 @@ def train_curriculum(
         )
         if not stage.reset_reference and k > 0:
             _anchor_reference(trainer, recipe.model.name_or_path)
-        trainer.train(resume_from_checkpoint=checkpoint)
+        try:
+            trainer.train(resume_from_checkpoint=checkpoint)
+        except TrainingInterrupted:
+            if curriculum.stage_index == k:  # stopped inside the stage: --resume continues it
+                raise
+            # the signal came at the hand-off step: the stage is complete, save it below, then stop
         if curriculum.stage_index == k:  # training ended without a logged hand-off (e.g. data ran out)
             raise RuntimeError(
                 f"stage {stage.name!r} ended at step {curriculum.stage_step} without a hand-off"
@@ -149,5 +155,9 @@ def train_curriculum(
             json.dumps(curriculum.state_dict(), indent=2)
         )  # last: marks the stage done
         model_path = final
+        if interruption_requested(trainer) and k + 1 < len(stages):  # never start a stage after a signal
+            raise TrainingInterrupted.for_trainer(
+                trainer, note=f"Stage {stage.name!r} is complete; the next one starts on resume. "
+            )
     (out / "curriculum_metrics.json").write_text(json.dumps(metrics, indent=2))
     return Path(model_path)
