@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from currvl.cli.main import main
 
 
@@ -88,3 +90,149 @@ def test_self_improve_writes_kept_set_and_stats(tiny_model_dir, tmp_path, capsys
     assert stats["kept"] == 0 and (out / "kept.jsonl").read_text() == ""
     assert main(args) == 2  # refuses to overwrite the kept set
     assert "exists" in capsys.readouterr().err
+
+
+def test_eval_refuses_to_overwrite_a_score_file(tiny_model_dir, tmp_path, capsys):
+    out = tmp_path / "scores.json"
+    out.write_text("{}")
+    args = ["eval", "--model", str(tiny_model_dir), "--data", "synthetic:general:2", "--out", str(out)]
+    assert main(args) == 2  # refused before loading the model
+    assert "--overwrite" in capsys.readouterr().err and out.read_text() == "{}"
+
+
+def test_eval_base_vs_tuned_writes_forgetting_report(tiny_model_dir, tmp_path, capsys):
+    out = tmp_path / "report"
+    args = [
+        "eval",
+        "--base",
+        str(tiny_model_dir),
+        "--model",
+        str(tiny_model_dir),
+        "--domain",
+        "synthetic:scan",
+        "--general-n",
+        "5",
+        "--domain-n",
+        "2",
+        "--max-new-tokens",
+        "4",
+        "--out",
+        str(out),
+    ]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "forgetting report" in printed and "arithmetic" in printed
+    report = json.loads((out / "forgetting.json").read_text())
+    assert set(report["general_categories"]) == {"color", "shape", "count", "position", "arithmetic"}
+    assert set(report["domain_categories"]) == {"finding", "finding_box"}
+    assert report["general"]["n_before"] == 5 and report["domain"]["n_after"] == 2
+    # the same model twice: greedy decoding gives the same scores, so nothing is gained or lost
+    assert report["summary"]["general_delta"] == 0.0 and report["summary"]["domain_delta"] == 0.0
+    assert report["meta"]["domain_source"] == "synthetic:scan" and report["meta"]["general_n"] == 5
+    assert (out / "forgetting.png").read_bytes()[:4] == b"\x89PNG"
+    assert (out / "forgetting.md").read_text().startswith("# forgetting report")
+    evaluations = json.loads((out / "evaluations.json").read_text())
+    assert len(evaluations["base"]["general"]["records"]) == 5
+    before = (out / "forgetting.json").read_text()
+    assert main(args) == 2  # never overwrites a report without --overwrite
+    assert "--overwrite" in capsys.readouterr().err
+    assert (out / "forgetting.json").read_text() == before
+
+
+def _fake_lmms_eval(calls):
+    """Stands in for `python -m lmms_eval`: copies a recorded results file where lmms-eval writes it."""
+    from pathlib import Path
+
+    from currvl.evaluation import lmms_eval as le
+
+    recorded = Path(__file__).parents[1] / "evaluation" / "data" / "lmms_eval_tuned_results.json"
+
+    def run(argv, check=False):
+        calls.append(argv)
+        pretrained = argv[argv.index("--model_args") + 1].removeprefix("pretrained=")
+        folder = Path(argv[argv.index("--output_path") + 1]) / le.sanitize_model_name(pretrained)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "20250612_121002_results.json").write_text(recorded.read_text())
+        return type("Done", (), {"returncode": 0})()
+
+    return run
+
+
+def test_eval_lmms_harness_feeds_the_forgetting_report(tmp_path, monkeypatch, capsys):
+    import subprocess
+    from pathlib import Path
+
+    from currvl.evaluation import lmms_eval as le
+
+    calls: list = []
+    monkeypatch.setattr(le, "lmms_eval_available", lambda: True)
+    monkeypatch.setattr(subprocess, "run", _fake_lmms_eval(calls))
+    base = Path(__file__).parents[1] / "evaluation" / "data" / "lmms_eval_base_results.json"
+    ckpt = tmp_path / "currreft" / "final"
+    ckpt.mkdir(parents=True)
+    out = tmp_path / "lmms"
+    rc = main(
+        [
+            "eval",
+            "--harness",
+            "lmms-eval",
+            "--tasks",
+            "mmbench_en_dev,mme",
+            "--model",
+            str(ckpt),
+            "--base",
+            str(base),  # saved base results are reused, not rerun
+            "--batch-size",
+            "4",
+            "--out",
+            str(out),
+        ]
+    )
+    assert rc == 0
+    assert len(calls) == 1
+    assert calls[0][1:] == [
+        "-m",
+        "lmms_eval",
+        "--model",
+        "qwen2_5_vl",
+        "--model_args",
+        f"pretrained={ckpt.resolve()}",
+        "--tasks",
+        "mmbench_en_dev,mme",
+        "--batch_size",
+        "4",
+        "--output_path",
+        str(out / "lmms-eval" / "tuned"),
+    ]
+    report = json.loads((out / "forgetting.json").read_text())
+    assert set(report["general_categories"]) == {"mmbench_en_dev", "mme"}
+    assert report["general_categories"]["mmbench_en_dev"]["before"] == pytest.approx(0.762)
+    assert report["meta"]["harness"] == "lmms-eval" and report["domain"] is None
+    assert "mmbench_en_dev" in capsys.readouterr().out
+
+
+def test_eval_lmms_harness_without_lmms_eval_says_pip_install(tmp_path, monkeypatch, capsys):
+    from currvl.evaluation import lmms_eval as le
+
+    monkeypatch.setattr(le, "lmms_eval_available", lambda: False)
+    args = ["eval", "--harness", "lmms-eval", "--tasks", "mme", "--model", "m", "--out", str(tmp_path)]
+    assert main(args) == 2
+    assert "pip install lmms-eval" in capsys.readouterr().err
+
+
+def test_eval_lmms_harness_with_our_domain_set(tiny_model_dir, tmp_path, monkeypatch):
+    import subprocess
+
+    from currvl.evaluation import lmms_eval as le
+
+    calls: list = []
+    monkeypatch.setattr(le, "lmms_eval_available", lambda: True)
+    monkeypatch.setattr(subprocess, "run", _fake_lmms_eval(calls))
+    out = tmp_path / "lmms"
+    args = ["eval", "--harness", "lmms-eval", "--tasks", "mme", "--base", str(tiny_model_dir)]
+    args += ["--model", str(tiny_model_dir), "--domain", "synthetic:scan", "--domain-n", "2"]
+    assert main([*args, "--max-new-tokens", "4", "--out", str(out)]) == 0
+    assert len(calls) == 2  # lmms-eval for base and tuned; the domain set by our evaluator
+    report = json.loads((out / "forgetting.json").read_text())
+    assert list(report["general_categories"]) == ["mme"]
+    assert report["domain"]["n_before"] == 2 and report["meta"]["domain_source"] == "synthetic:scan"

@@ -1,4 +1,9 @@
-"""Greedy evaluation: batched generation, answers scored by the same rules as the rewards, per category."""
+"""Greedy evaluation: batched generation, answers scored by the same rules as the rewards.
+
+Scores are reported overall, per category (the skill: "color", "finding_box") and per task type (how
+the answer is scored), each with its sample count and a 95% confidence interval, so a difference
+between two models can be told apart from noise on a small held-out split.
+"""
 
 from __future__ import annotations
 
@@ -37,6 +42,7 @@ def generate(
     show_progress: bool = True,
     num_samples: int = 1,
     temperature: float | None = None,
+    description: str = "evaluating",
 ) -> list[str]:
     """Completions for `samples`, in order: greedy, or `num_samples` sampled ones per sample (consecutive)
     when `temperature` is set. Left padding keeps mixed image sizes in one batch valid."""
@@ -46,7 +52,7 @@ def generate(
     device = next(model.parameters()).device
     outputs: list[str] = []
     with Progress(transient=True, disable=not show_progress) as progress:
-        task = progress.add_task("evaluating", total=len(samples))
+        task = progress.add_task(description, total=len(samples))
         for start in range(0, len(samples), batch_size):
             batch = samples[start : start + batch_size]
             texts = [
@@ -78,28 +84,69 @@ def generate(
     return outputs
 
 
+# What the mean score of each task type measures (the rules live in currvl.rewards.scoring).
+METRIC_NAMES: dict[str, str] = {
+    "text": "accuracy",
+    "math": "accuracy (math-verify)",
+    "box": "IoU@0.5",
+    "labels": "Jaccard",
+    "yes_no": "accuracy",
+    "choice": "accuracy (0.2 partial credit)",
+}
+
+
 def wilson_interval(successes: float, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95% Wilson score interval for a proportion; stays inside [0, 1] even for tiny n or p in {0, 1}."""
+    """95% Wilson score interval for a proportion; stays inside [0, 1] even for tiny n or p in {0, 1}.
+
+    Fractional "successes" (Jaccard, partial credit) are fine: a score bounded in [0, 1] with mean p
+    has variance at most p(1 - p), so the binomial interval is a conservative one for it.
+    """
     if n == 0:
         return (0.0, 0.0)
     p = successes / n
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    half = z * math.sqrt(max(0.0, p * (1 - p)) / n + z * z / (4 * n * n)) / denom
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
+def summarize(scores: list[float]) -> dict[str, Any]:
+    """Mean, count and 95% Wilson interval of per-sample scores in [0, 1] (zeros when empty)."""
+    n = len(scores)
+    total = float(sum(scores))
+    return {"score": total / n if n else 0.0, "n": n, "ci95": list(wilson_interval(total, n))}
+
+
+def _metric_for(task_types: set[str]) -> tuple[str, str]:
+    """(task type, metric name) of a group of samples; "mixed" when a category mixes task types."""
+    if len(task_types) == 1:
+        (task,) = task_types
+        return task, METRIC_NAMES.get(task, "score")
+    return "mixed", "mean score"
+
+
 def score_completions(samples: list[dict[str, Any]], completions: list[str]) -> dict[str, Any]:
-    """Per-category mean score (accuracy; IoU@0.5 for boxes; Jaccard for label sets) with counts and CIs."""
+    """Score completions by their samples' task rules; aggregate overall, per category and per task type.
+
+    Per category and per task type: mean score (accuracy; math-verify for math; IoU@0.5 for boxes;
+    Jaccard for label sets), sample count, 95% CI and the metric's name. Keys "score", "n", "ci95",
+    "macro_score", "tasks" (per category) and "records" are what the demo and reports read.
+    """
     per_cat: dict[str, list[float]] = defaultdict(list)
+    cat_types: dict[str, set[str]] = defaultdict(set)
+    per_type: dict[str, list[float]] = defaultdict(list)
     records = []
     for s, text in zip(samples, completions, strict=True):
         score = score_answer(extract_answer(text), s["answer"], s["task"])
-        per_cat[s.get("category") or s["task"]].append(score)
+        cat = s.get("category") or s["task"]
+        per_cat[cat].append(score)
+        cat_types[cat].add(s["task"])
+        per_type[s["task"]].append(score)
         records.append(
             {
                 "id": s.get("id"),
                 "category": s.get("category"),
+                "task": s["task"],
                 "answer": s["answer"],
                 "completion": text,
                 "score": score,
@@ -107,31 +154,51 @@ def score_completions(samples: list[dict[str, Any]], completions: list[str]) -> 
         )
     tasks = {}
     for cat, scores in sorted(per_cat.items()):
-        n = len(scores)
-        mean = sum(scores) / n
-        lo, hi = wilson_interval(sum(scores), n)
-        tasks[cat] = {"score": mean, "n": n, "ci95": [lo, hi]}
-    all_scores = [r["score"] for r in records]
-    n = len(all_scores)
-    overall = sum(all_scores) / n if n else 0.0
+        task, metric = _metric_for(cat_types[cat])
+        tasks[cat] = {**summarize(scores), "task": task, "metric": metric}
+    task_types = {
+        t: {**summarize(scores), "metric": METRIC_NAMES.get(t, "score")}
+        for t, scores in sorted(per_type.items())
+    }
+    overall = summarize([r["score"] for r in records])
     return {
-        "score": overall,
-        "n": n,
-        "ci95": list(wilson_interval(sum(all_scores), n)),
+        **overall,
         # Macro average: every category counts the same, whatever its sample count.
         "macro_score": sum(t["score"] for t in tasks.values()) / len(tasks) if tasks else 0.0,
         "tasks": tasks,
+        "task_types": task_types,
         "records": records,
     }
 
 
 def evaluate(model, processor, samples: list[dict[str, Any]], **generate_kwargs: Any) -> dict[str, Any]:
+    """Greedy (by default) batched generation on `samples`, scored as in `score_completions`."""
     completions = generate(model, processor, samples, **generate_kwargs)
     return score_completions(samples, completions)
 
 
-def write_report(result: dict[str, Any], path: str | Path, keep_records: bool = True) -> Path:
+def evaluate_sets(
+    model, processor, sets: dict[str, list[dict[str, Any]]], **generate_kwargs: Any
+) -> dict[str, dict[str, Any]]:
+    """`evaluate` on several named sample sets ("general", "domain") with one loaded model."""
+    out = {}
+    for name, samples in sets.items():
+        kwargs = {"description": f"evaluating {name}", **generate_kwargs}
+        out[name] = evaluate(model, processor, samples, **kwargs)
+    return out
+
+
+def write_report(
+    result: dict[str, Any], path: str | Path, keep_records: bool = True, *, overwrite: bool = True
+) -> Path:
+    """Write a result as JSON (without the per-sample records if `keep_records` is False).
+
+    `overwrite=False` refuses to replace an existing file (the CLI's default: nothing the user had
+    is lost); the default stays True for existing callers.
+    """
     path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} already exists; pass --overwrite to replace it")
     path.parent.mkdir(parents=True, exist_ok=True)
     data = result if keep_records else {k: v for k, v in result.items() if k != "records"}
     path.write_text(json.dumps(data, indent=2))

@@ -1,0 +1,294 @@
+"""Forgetting report: did domain tuning gain the domain, and which general abilities did it cost?
+
+Input is, per model, the evaluation results by suite name, ``{"general": result, "domain": result}``
+(results as `currvl.evaluation.evaluate` returns them, or parsed from lmms-eval by
+`currvl.evaluation.lmms_eval`; "domain" is optional). The report puts base and tuned side by side:
+domain and general score before/after, their deltas, the retention ratio (general after / general
+before) and the same per general category, because an average can hide one ability lost outright.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+REPORT_FILES = ("forgetting.json", "forgetting.png", "forgetting.md")
+
+
+def retention_ratio(before: float | None, after: float | None) -> float | None:
+    """after / before; None when undefined (a missing score, or nothing to retain: before <= 0)."""
+    if before is None or after is None or before <= 0:
+        return None
+    return after / before
+
+
+def _cis_disjoint(a: list[float] | None, b: list[float] | None) -> bool | None:
+    """True when two 95% intervals do not overlap (a conservative 'this change is not noise')."""
+    if not a or not b:
+        return None
+    return a[1] < b[0] or b[1] < a[0]
+
+
+def _compare(before: dict[str, Any] | None, after: dict[str, Any] | None, *, retention: bool) -> dict:
+    """One row: before/after score, delta, counts, CIs (and retention for general abilities)."""
+    b = before.get("score") if before else None
+    a = after.get("score") if after else None
+    row: dict[str, Any] = {
+        "before": b,
+        "after": a,
+        "delta": a - b if a is not None and b is not None else None,
+        "n_before": before.get("n") if before else None,
+        "n_after": after.get("n") if after else None,
+        "ci95_before": before.get("ci95") if before else None,
+        "ci95_after": after.get("ci95") if after else None,
+    }
+    if retention:
+        row["retention"] = retention_ratio(b, a)
+    row["significant"] = _cis_disjoint(row["ci95_before"], row["ci95_after"])
+    metric = (before or {}).get("metric") or (after or {}).get("metric")
+    if metric:
+        row["metric"] = metric
+    return row
+
+
+def _categories(before: dict[str, Any] | None, after: dict[str, Any] | None, *, retention: bool) -> dict:
+    """Per-category rows over the union of both models' categories (a missing one reads None)."""
+    b_tasks = (before or {}).get("tasks") or {}
+    a_tasks = (after or {}).get("tasks") or {}
+    names = list(b_tasks) + [c for c in a_tasks if c not in b_tasks]
+    return {c: _compare(b_tasks.get(c), a_tasks.get(c), retention=retention) for c in names}
+
+
+def forgetting_report(
+    base_results: dict[str, dict[str, Any]],
+    tuned_results: dict[str, dict[str, Any]],
+    *,
+    base_name: str = "base",
+    tuned_name: str = "tuned",
+) -> dict[str, Any]:
+    """Compare base and tuned results ({"general": ..., "domain": ...} each); see the module doc.
+
+    Returns a JSON-ready dict: "summary" (the flat numbers a comparison table needs), "domain",
+    "general" and per-category rows with before/after/delta/n/ci95, "retention" where it applies,
+    "significant" (the two 95% CIs do not overlap), "forgotten" (general categories with a
+    significant drop, worst first) and "notes" (why a number is missing).
+    """
+    for name, results in (("base", base_results), ("tuned", tuned_results)):
+        if "general" not in results:
+            raise ValueError(f"{name} results have no 'general' suite (keys: {', '.join(results) or 'none'})")
+    general = _compare(base_results["general"], tuned_results["general"], retention=True)
+    has_domain = "domain" in base_results or "domain" in tuned_results
+    domain = (
+        _compare(base_results.get("domain"), tuned_results.get("domain"), retention=False)
+        if has_domain
+        else None
+    )
+    general_cats = _categories(base_results["general"], tuned_results["general"], retention=True)
+    domain_cats = (
+        _categories(base_results.get("domain"), tuned_results.get("domain"), retention=False)
+        if has_domain
+        else {}
+    )
+    notes = []
+    if general["before"] is not None and general["before"] <= 0:
+        notes.append("the base model scores 0 on the general probe: retention is undefined (null)")
+    if domain is None:
+        notes.append("no domain set was evaluated: only general ability is reported")
+    forgotten = sorted(
+        (c for c, row in general_cats.items() if row["significant"] and (row["delta"] or 0) < 0),
+        key=lambda c: general_cats[c]["delta"],
+    )
+    return {
+        "base": base_name,
+        "tuned": tuned_name,
+        "summary": {
+            "domain_before": domain["before"] if domain else None,
+            "domain_after": domain["after"] if domain else None,
+            "domain_delta": domain["delta"] if domain else None,
+            "general_before": general["before"],
+            "general_after": general["after"],
+            "general_delta": general["delta"],
+            "retention": general["retention"],
+        },
+        "domain": domain,
+        "general": general,
+        "domain_categories": domain_cats,
+        "general_categories": general_cats,
+        "forgotten": forgotten,
+        "notes": notes,
+    }
+
+
+# ----------------------------------------------------------------------------------------------
+# rendering
+
+
+def _num(value: float | None, signed: bool = False) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    return f"{value:+.3f}" if signed else f"{value:.3f}"
+
+
+def _n(row: dict[str, Any]) -> str:
+    nb, na = row.get("n_before"), row.get("n_after")
+    if nb is None and na is None:
+        return "-"
+    return str(nb if nb == na or na is None else na if nb is None else f"{nb}/{na}")
+
+
+def _rows(report: dict[str, Any]) -> list[tuple[str, dict[str, Any], bool]]:
+    """(label, row, is_category) in display order: domain, its categories, general, its categories."""
+    rows: list[tuple[str, dict[str, Any], bool]] = []
+    if report.get("domain"):
+        rows.append(("domain", report["domain"], False))
+        rows += [(c, r, True) for c, r in report.get("domain_categories", {}).items()]
+    rows.append(("general", report["general"], False))
+    rows += [(c, r, True) for c, r in report.get("general_categories", {}).items()]
+    return rows
+
+
+def _title(report: dict[str, Any]) -> str:
+    retention = report["summary"]["retention"]
+    kept = "n/a" if retention is None else f"{retention:.3f}"
+    return f"forgetting report: {report['base']} -> {report['tuned']} (general retention {kept})"
+
+
+def format_table(report: dict[str, Any]) -> str:
+    """A fixed-width text table for the terminal; '*' marks a change beyond both 95% CIs."""
+    rows = _rows(report)
+    width = max(12, *(len(label) + (2 if cat else 0) for label, _, cat in rows))
+    header = f"{'':<{width}}  {'before':>8}  {'after':>8}  {'delta':>8}  {'retention':>9}  {'n':>9}"
+    lines = [_title(report), header, "-" * len(header)]
+    for label, row, is_cat in rows:
+        name = f"  {label}" if is_cat else label
+        retention = row.get("retention")
+        ret = "-" if "retention" not in row else ("n/a" if retention is None else f"{retention:.3f}")
+        mark = " *" if row.get("significant") else ""
+        lines.append(
+            f"{name:<{width}}  {_num(row['before']):>8}  {_num(row['after']):>8}  "
+            f"{_num(row['delta'], signed=True):>8}  {ret:>9}  {_n(row):>9}{mark}"
+        )
+    if report.get("forgotten"):
+        lines.append("forgotten (significant drop): " + ", ".join(report["forgotten"]))
+    lines += [f"note: {note}" for note in report.get("notes", [])]
+    lines.append("* the 95% confidence intervals before and after do not overlap")
+    return "\n".join(lines)
+
+
+def format_markdown(report: dict[str, Any]) -> str:
+    """The same table as Markdown, for forgetting.md and READMEs."""
+    lines = [
+        f"# {_title(report)}",
+        "",
+        "| suite / category | before | after | delta | retention | n |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    suite = ""
+    for label, row, is_cat in _rows(report):
+        if not is_cat:
+            suite = label
+        name = f"{suite} / {label}" if is_cat else f"**{label}**"
+        retention = row.get("retention")
+        ret = "" if "retention" not in row else ("n/a" if retention is None else f"{retention:.3f}")
+        mark = " *" if row.get("significant") else ""
+        lines.append(
+            f"| {name} | {_num(row['before'])} | {_num(row['after'])} | "
+            f"{_num(row['delta'], signed=True)}{mark} | {ret} | {_n(row)} |"
+        )
+    lines += ["", "\\* the 95% confidence intervals before and after do not overlap."]
+    if report.get("forgotten"):
+        lines.append(f"Forgotten (significant drop): {', '.join(report['forgotten'])}.")
+    lines += [f"Note: {note}." for note in report.get("notes", [])]
+    return "\n".join(lines) + "\n"
+
+
+def plot_forgetting(report: dict[str, Any], path: str | Path) -> Path:
+    """Before/after bars per general category, plus the general and domain totals, as a PNG.
+
+    Uses matplotlib's object API on an Agg canvas, so it never touches pyplot's global backend
+    and works on machines without a display.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    groups: list[tuple[str, dict[str, Any]]] = []
+    if report.get("domain"):
+        groups.append(("domain (all)", report["domain"]))
+    groups.append(("general (all)", report["general"]))
+    groups += list(report.get("general_categories", {}).items())
+    labels = [g for g, _ in groups]
+    before = [r["before"] if r["before"] is not None else 0.0 for _, r in groups]
+    after = [r["after"] if r["after"] is not None else 0.0 for _, r in groups]
+
+    def errors(key: str, values: list[float]) -> list[list[float]] | None:
+        cis = [r.get(key) for _, r in groups]
+        if not all(cis):
+            return None
+        return [
+            [max(0.0, v - ci[0]) for v, ci in zip(values, cis, strict=True)],
+            [max(0.0, ci[1] - v) for v, ci in zip(values, cis, strict=True)],
+        ]
+
+    fig = Figure(figsize=(max(6.0, 1.1 * len(groups) + 2), 4.2), dpi=110)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    x = list(range(len(groups)))
+    w = 0.38
+    bars_b = ax.bar(
+        [i - w / 2 for i in x],
+        before,
+        w,
+        label=report["base"],
+        color="#9aa5b1",
+        yerr=errors("ci95_before", before),
+        capsize=3,
+        ecolor="#555",
+    )
+    bars_a = ax.bar(
+        [i + w / 2 for i in x],
+        after,
+        w,
+        label=report["tuned"],
+        color="#2f7ed8",
+        yerr=errors("ci95_after", after),
+        capsize=3,
+        ecolor="#555",
+    )
+    for bars in (bars_b, bars_a):
+        ax.bar_label(bars, fmt="%.2f", fontsize=7, padding=1)
+    totals = 2 if report.get("domain") else 1
+    if len(groups) > totals:  # a thin line between the totals and the per-category bars
+        ax.axvline(totals - 0.5, color="#ccc", linewidth=0.8)
+    ax.set_xticks(x, labels, rotation=20, ha="right")
+    top = max([1.0, *before, *after])
+    ax.set_ylim(0, top * 1.12)
+    ax.set_ylabel("score")
+    ax.set_title(_title(report), fontsize=10)
+    ax.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png")
+    return path
+
+
+def write_forgetting(
+    report: dict[str, Any], out_dir: str | Path, *, overwrite: bool = False
+) -> dict[str, Path]:
+    """Write forgetting.json, forgetting.png and forgetting.md into `out_dir`; return their paths.
+
+    Refuses (FileExistsError, before writing anything) when one of them exists, unless `overwrite`:
+    a previous report is never lost silently.
+    """
+    out = Path(out_dir)
+    paths = {name.split(".")[1]: out / name for name in REPORT_FILES}
+    existing = [str(p) for p in paths.values() if p.exists()]
+    if existing and not overwrite:
+        raise FileExistsError(f"{', '.join(existing)} already exist(s); pass --overwrite to replace")
+    out.mkdir(parents=True, exist_ok=True)
+    paths["json"].write_text(json.dumps(report, indent=2))
+    plot_forgetting(report, paths["png"])
+    paths["md"].write_text(format_markdown(report))
+    return paths

@@ -1,0 +1,80 @@
+"""Evaluator aggregation: per category and per task type, the task's own metric, counts and 95% CIs."""
+
+import json
+
+import pytest
+
+from currvl.data.schema import make_sample
+from currvl.evaluation import METRIC_NAMES, score_completions, summarize, wilson_interval, write_report
+
+
+def _a(text: str) -> str:
+    return f"<think>...</think><answer>{text}</answer>"
+
+
+@pytest.fixture
+def crafted():
+    samples = [
+        make_sample("colour?", "red", "text", category="color"),
+        make_sample("colour?", "blue", "text", category="color"),
+        make_sample("half?", "0.5", "math", category="arithmetic"),
+        make_sample("7-2?", "5", "math", category="arithmetic"),
+        make_sample("where?", "[10, 10, 50, 50]", "box", category="finding_box"),
+        make_sample("where?", "[10, 10, 50, 50]", "box", category="finding_box"),
+        make_sample("which?", "cat, dog", "labels", category="objects"),
+    ]
+    completions = [
+        _a("Red."),  # normalised exact match
+        _a("green"),
+        _a("\\frac{1}{2}"),  # math-verify: equal to 0.5
+        _a("4"),
+        _a("[12, 12, 50, 50]"),  # IoU 0.9 > 0.5
+        _a("[10, 10, 20, 20]"),  # IoU 0.0625
+        _a("cat, bird"),  # Jaccard 1/3
+    ]
+    return samples, completions
+
+
+def test_per_category_and_task_type_scores_use_each_tasks_metric(crafted):
+    result = score_completions(*crafted)
+    tasks = result["tasks"]
+    assert tasks["color"]["score"] == 0.5 and tasks["color"]["n"] == 2
+    assert tasks["arithmetic"]["score"] == 0.5
+    assert tasks["finding_box"]["score"] == 0.5
+    assert tasks["objects"]["score"] == pytest.approx(1 / 3)
+    assert tasks["finding_box"]["metric"] == "IoU@0.5" and tasks["finding_box"]["task"] == "box"
+    assert tasks["objects"]["metric"] == "Jaccard"
+    assert "math-verify" in tasks["arithmetic"]["metric"]
+    types = result["task_types"]
+    assert set(types) == {"text", "math", "box", "labels"}
+    assert types["labels"]["metric"] == METRIC_NAMES["labels"]
+    assert sum(t["n"] for t in types.values()) == result["n"] == 7
+    assert result["score"] == pytest.approx((1 + 0 + 1 + 0 + 1 + 0 + 1 / 3) / 7)
+    assert result["macro_score"] == pytest.approx((0.5 + 0.5 + 0.5 + 1 / 3) / 4)
+    for row in [*tasks.values(), *types.values(), result]:
+        lo, hi = row["ci95"]
+        assert 0.0 <= lo <= row["score"] <= hi <= 1.0
+    assert [r["task"] for r in result["records"]] == [s["task"] for s in crafted[0]]
+
+
+def test_category_mixing_task_types_is_marked_mixed():
+    samples = [make_sample("q", "red", "text", category="c"), make_sample("q", "3", "math", category="c")]
+    result = score_completions(samples, [_a("red"), _a("3")])
+    assert result["tasks"]["c"]["task"] == "mixed" and result["tasks"]["c"]["score"] == 1.0
+
+
+def test_wilson_and_summarize_edge_cases():
+    assert wilson_interval(0, 0) == (0.0, 0.0)
+    lo, hi = wilson_interval(0, 5)
+    assert lo == 0.0 and 0.3 < hi < 0.6  # never a zero-width interval on a handful of samples
+    lo, hi = wilson_interval(1.5, 3)  # fractional successes (Jaccard) are accepted
+    assert 0.0 < lo < 0.5 < hi < 1.0
+    assert summarize([]) == {"score": 0.0, "n": 0, "ci95": [0.0, 0.0]}
+
+
+def test_write_report_refuses_to_overwrite_when_asked(tmp_path, crafted):
+    path = write_report(score_completions(*crafted), tmp_path / "r.json", keep_records=False)
+    assert "records" not in json.loads(path.read_text())
+    with pytest.raises(FileExistsError, match="--overwrite"):
+        write_report({"score": 1.0}, path, overwrite=False)
+    assert json.loads(path.read_text())["n"] == 7
