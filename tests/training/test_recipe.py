@@ -6,13 +6,27 @@ import pytest
 
 from currvl.training.recipe import RecipeError, load_recipe
 
-CONFIGS = sorted(Path(__file__).resolve().parents[2].joinpath("configs").glob("*.yaml"))
+ALL_CONFIGS = sorted(Path(__file__).resolve().parents[2].joinpath("configs").glob("*.yaml"))
+CONFIGS = [p for p in ALL_CONFIGS if "compare" not in p.name]  # compare configs name recipes
+COMPARE_CONFIGS = [p for p in ALL_CONFIGS if "compare" in p.name]
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
 def test_shipped_recipes_are_valid(path):
     recipe = load_recipe(path)
-    assert recipe.method in ("sft", "grpo")
+    assert recipe.method in ("sft", "grpo", "rcpa")
+
+
+@pytest.mark.parametrize("path", COMPARE_CONFIGS, ids=lambda p: p.name)
+def test_shipped_compare_configs_name_valid_recipes(path):
+    from currvl.evaluation.compare import _recipe_path, load_compare_config
+
+    for quick in (False, True):
+        cfg = load_compare_config(path, quick=quick)
+        for spec in cfg.methods:
+            if spec.recipe:
+                overrides = {"output_dir": "x", "model.name_or_path": "m", **spec.overrides}
+                load_recipe(_recipe_path(spec, cfg), overrides)
 
 
 def _write(tmp_path, text):

@@ -25,23 +25,74 @@ def _parse_overrides(pairs: list[str]) -> dict[str, Any]:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from currvl.training.recipe import load_recipe
+    from currvl.training.reliability import TrainingInterrupted
     from currvl.training.run import train
 
     recipe = load_recipe(args.config, _parse_overrides(args.set))
-    final = train(recipe, overwrite=args.overwrite, resume=args.resume)
+    try:
+        final = train(recipe, overwrite=args.overwrite, resume=args.resume)
+    except TrainingInterrupted as stop:  # Ctrl-C / SIGTERM: a checkpoint was saved, say how to continue
+        print(stop, file=sys.stderr)
+        return 130
     print(f"final model: {final}")
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from currvl.evaluation.compare import load_compare_config, run_compare
+
+    cfg = load_compare_config(args.config, quick=args.quick)
+    if args.seeds:
+        cfg.seeds = args.seeds
+    if args.out:
+        cfg.output_dir = args.out
+    run_compare(cfg, overwrite=args.overwrite)
+    print((Path(cfg.output_dir) / "report.md").read_text())
+    return 0
+
+
+def _eval_device(args: argparse.Namespace) -> str:
+    """--device auto: the GPU when there is one (greedy eval of a 3B model on CPU takes hours)."""
+    if args.device != "auto":
+        return args.device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _refuse_existing(paths: list[Path], overwrite: bool) -> None:
+    """Check before any evaluation runs that no report would be replaced (nothing the user had is lost)."""
+    existing = [str(p) for p in paths if p.exists()]
+    if existing and not overwrite:
+        raise FileExistsError(f"{', '.join(existing)} already exist(s); pass --overwrite to replace")
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
+    """`currvl eval`: one model on one dataset, base vs tuned (forgetting report), or lmms-eval tasks."""
+    if args.harness == "lmms-eval":
+        return _eval_lmms(args)
+    if args.tasks:
+        raise SystemExit("--tasks is for --harness lmms-eval")
+    if args.base:
+        return _eval_forgetting(args)
+    if not args.data:
+        raise SystemExit(
+            "currvl eval: give --data SOURCE (one model), or --base BASE for a forgetting report"
+        )
+    return _eval_single(args)
+
+
+def _eval_single(args: argparse.Namespace) -> int:
     from currvl.evaluation.evaluate import evaluate, write_report
     from currvl.models import load_model
     from currvl.training.datasets import load_source
 
+    if args.out:
+        _refuse_existing([Path(args.out)], args.overwrite)
     samples = load_source(args.data, image_root=args.image_root, split=args.split)
     if args.limit:
         samples = samples[: args.limit]
-    model, processor = load_model(args.model)
+    model, processor = load_model(args.model, dtype=args.dtype, device=_eval_device(args))
     result = evaluate(
         model, processor, samples, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens
     )
@@ -50,6 +101,137 @@ def cmd_eval(args: argparse.Namespace) -> int:
         write_report(result, args.out)
         print(f"wrote {args.out}")
     return 0
+
+
+def _domain_source(args: argparse.Namespace) -> str | None:
+    if args.domain and args.data and args.domain != args.data:
+        raise SystemExit("give the domain set once: --domain (or --data), not both")
+    return args.domain or args.data
+
+
+def _report_out(args: argparse.Namespace, default: str) -> Path:
+    from currvl.evaluation.forgetting import REPORT_FILES
+
+    out = Path(args.out or default)
+    _refuse_existing([out / name for name in (*REPORT_FILES, "evaluations.json")], args.overwrite)
+    return out
+
+
+def _finish_report(args: argparse.Namespace, base: dict, tuned: dict, out: Path, meta: dict) -> int:
+    """Build, print and write the forgetting report (+ every model's results in evaluations.json)."""
+    from datetime import datetime, timezone
+
+    from currvl.evaluation.evaluate import write_report
+    from currvl.evaluation.forgetting import forgetting_report, format_table, write_forgetting
+
+    report = forgetting_report(base, tuned, base_name=str(args.base), tuned_name=str(args.model))
+    report["meta"] = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), **meta}
+    print(format_table(report))
+    paths = write_forgetting(report, out, overwrite=args.overwrite)
+    write_report({"base": base, "tuned": tuned}, out / "evaluations.json")
+    print("wrote " + ", ".join(str(p) for p in [*paths.values(), out / "evaluations.json"]))
+    return 0
+
+
+def _eval_forgetting(args: argparse.Namespace) -> int:
+    from currvl.evaluation.evaluate import evaluate_sets
+    from currvl.evaluation.probe import probe_sets
+    from currvl.models import load_model
+
+    if args.limit:
+        raise SystemExit("with --base, size the sets with --general-n and --domain-n (not --limit)")
+    out = _report_out(args, "runs/forgetting")
+    domain = _domain_source(args)
+    sets = probe_sets(
+        domain,
+        general_n=args.general_n,
+        domain_n=args.domain_n,
+        seed=args.seed,
+        split=args.split,
+        image_root=args.image_root,
+    )
+    device = _eval_device(args)
+    results = {}
+    for label, path in (("base", args.base), ("tuned", args.model)):
+        print(f"evaluating {label} model {path} on {', '.join(f'{k} ({len(v)})' for k, v in sets.items())}")
+        model, processor = load_model(path, dtype=args.dtype, device=device)
+        results[label] = evaluate_sets(
+            model, processor, sets, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens
+        )
+        del model, processor
+    meta = {
+        "harness": "currvl",
+        "domain_source": domain,
+        "general_n": len(sets["general"]),
+        "domain_n": len(sets["domain"]) if "domain" in sets else 0,
+        "split": args.split,
+        "seed": args.seed,
+        "max_new_tokens": args.max_new_tokens,
+    }
+    return _finish_report(args, results["base"], results["tuned"], out, meta)
+
+
+def _eval_lmms(args: argparse.Namespace) -> int:
+    from currvl.evaluation import lmms_eval
+    from currvl.evaluation.evaluate import write_report
+
+    if not args.tasks:
+        raise SystemExit("--harness lmms-eval needs --tasks, e.g. --tasks mmbench_en_dev,mme")
+    domain = _domain_source(args)
+    if domain and not args.base:
+        raise SystemExit("--domain with --harness lmms-eval needs --base (it feeds the forgetting report)")
+    models = {"base": args.base, "tuned": args.model} if args.base else {"tuned": args.model}
+    if domain:  # checked before the (long) lmms-eval runs
+        for path in models.values():
+            if lmms_eval.is_results_file(path):
+                raise SystemExit(f"--domain needs a checkpoint to evaluate, not a results file: {path}")
+    if args.base:
+        out = _report_out(args, "runs/lmms-eval")
+    else:
+        out = Path(args.out or "runs/lmms-eval")
+        _refuse_existing([out / "lmms_scores.json"], args.overwrite)
+    run_kwargs = {
+        "lmms_model": args.lmms_model,
+        "batch_size": args.batch_size,
+        "model_args": args.model_args,
+        "limit": args.limit,
+        "log_samples": args.log_samples,
+    }
+    try:
+        general = {
+            label: lmms_eval.evaluate_lmms(path, args.tasks, out / "lmms-eval" / label, **run_kwargs)
+            for label, path in models.items()
+        }
+    except lmms_eval.LmmsEvalError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if not args.base:
+        print(format_scores({Path(args.model).name: general["tuned"]}))
+        write_report(general["tuned"], out / "lmms_scores.json")
+        print(f"wrote {out / 'lmms_scores.json'}")
+        return 0
+    results: dict[str, dict[str, Any]] = {label: {"general": r} for label, r in general.items()}
+    if domain:  # the domain set is ours, scored by our evaluator, in this process
+        from currvl.evaluation.evaluate import evaluate
+        from currvl.evaluation.probe import domain_split
+        from currvl.models import load_model
+
+        samples = domain_split(domain, args.domain_n, split=args.split, image_root=args.image_root)
+        for label, path in models.items():
+            model, processor = load_model(path, dtype=args.dtype, device=_eval_device(args))
+            results[label]["domain"] = evaluate(
+                model, processor, samples, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens
+            )
+            del model, processor
+    meta = {
+        "harness": "lmms-eval",
+        "tasks": lmms_eval.task_list(args.tasks),
+        "lmms_model": args.lmms_model,
+        "limit": args.limit,
+        "lmms_results": {label: r["general"].get("source") for label, r in results.items()},
+        "domain_source": domain,
+    }
+    return _finish_report(args, results["base"], results["tuned"], out, meta)
 
 
 def format_scores(results: dict[str, dict[str, Any]]) -> str:
@@ -143,22 +325,65 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = p.add_subparsers(dest="command", required=True)
 
-    t = sub.add_parser("train", help="train with a YAML recipe (method: sft or grpo)")
+    t = sub.add_parser("train", help="train with a YAML recipe (method: sft, grpo or rcpa)")
     t.add_argument("config")
     t.add_argument("--overwrite", action="store_true", help="replace an existing run in output_dir")
     t.add_argument("--resume", action="store_true", help="continue from the last checkpoint in output_dir")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a recipe key")
     t.set_defaults(func=cmd_train)
 
-    e = sub.add_parser("eval", help="greedy evaluation with per-category scores")
-    e.add_argument("--model", required=True, help="model folder or hub id")
-    e.add_argument("--data", required=True, help="JSONL file, HF dataset, or synthetic:WORLD[:N]")
+    c = sub.add_parser(
+        "compare", help="run every method of a compare config from one base model; write report.md + plots"
+    )
+    c.add_argument("config")
+    c.add_argument("--quick", action="store_true", help="apply the config's quick: section (smaller runs)")
+    c.add_argument("--seeds", type=int, nargs="+", help="override the config's seeds")
+    c.add_argument("--out", help="override the config's output_dir")
+    c.add_argument("--overwrite", action="store_true", help="write a new report over an existing one")
+    c.set_defaults(func=cmd_compare)
+
+    e = sub.add_parser(
+        "eval",
+        help="greedy evaluation with per-category scores; --base for a forgetting report",
+        description=(
+            "One model on one dataset: --model M --data SOURCE [--out FILE.json]. "
+            "Forgetting report: --base BASE --model TUNED [--domain SOURCE] [--out DIR] evaluates both on "
+            "the general probe (synthetic general test split) and the domain's held-out split, prints the "
+            "table and writes forgetting.json/.png/.md. Real benchmarks: --harness lmms-eval --tasks T1,T2 "
+            "--model CKPT [--base BASE] runs lmms-eval (pip install lmms-eval)."
+        ),
+    )
+    e.add_argument("--model", required=True, help="model folder or hub id (the tuned model with --base)")
+    e.add_argument(
+        "--data", help="JSONL file, HF dataset, or synthetic:WORLD[:N] (with --base: the domain set)"
+    )
+    e.add_argument("--base", help="base model: evaluate base and --model, and write a forgetting report")
+    e.add_argument("--domain", help="domain source for the forgetting report, e.g. synthetic:scan or data/x")
+    e.add_argument("--general-n", type=int, default=200, help="general probe size (default 200)")
+    e.add_argument(
+        "--domain-n", type=int, default=100, help="domain samples, first N of the split (default 100)"
+    )
+    e.add_argument("--seed", type=int, default=0, help="seed of the synthetic general probe")
     e.add_argument("--split", default="test")
     e.add_argument("--image-root")
-    e.add_argument("--out", help="write the scores (and every completion) as JSON here")
+    e.add_argument(
+        "--out",
+        help="one model: JSON file for scores and completions; with --base: report folder "
+        "(default runs/forgetting, runs/lmms-eval for lmms-eval)",
+    )
+    e.add_argument("--overwrite", action="store_true", help="replace an existing report")
     e.add_argument("--batch-size", type=int, default=16)
     e.add_argument("--max-new-tokens", type=int, default=64)
-    e.add_argument("--limit", type=int)
+    e.add_argument("--limit", type=int, help="first N samples of --data; per-task limit for lmms-eval")
+    e.add_argument("--device", default="auto", help="auto (cuda when available), cpu, cuda, cuda:1 ...")
+    e.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16", "auto"])
+    e.add_argument("--harness", choices=["currvl", "lmms-eval"], default="currvl")
+    e.add_argument("--tasks", help="lmms-eval tasks, comma-separated (e.g. mmbench_en_dev,mme)")
+    e.add_argument("--lmms-model", default="qwen2_5_vl", help="lmms-eval --model (default qwen2_5_vl)")
+    e.add_argument(
+        "--model-args", help="extra lmms-eval model_args after pretrained=, e.g. max_pixels=1003520"
+    )
+    e.add_argument("--log-samples", action="store_true", help="lmms-eval --log_samples")
     e.set_defaults(func=cmd_eval)
 
     si = sub.add_parser("self-improve", help="rejection sampling: sample, score 0-100, keep >= threshold")

@@ -7,7 +7,7 @@ from typing import Any
 
 from datasets import Dataset, Image, Sequence
 
-from currvl.data.prompts import completion_messages, prompt_messages
+from currvl.data.prompts import completion_messages, prompt_messages, target_text
 
 REWARD_COLUMNS = ("answer", "task", "category", "options")
 
@@ -44,14 +44,19 @@ def _image_value(image: Any) -> Any:
     return str(image) if isinstance(image, Path) else image
 
 
-def to_grpo_dataset(samples: list[dict[str, Any]], with_suffix: bool = True) -> Dataset:
-    """Conversational prompt + `image` column (decoded lazily) + the columns reward functions read."""
+def to_grpo_dataset(
+    samples: list[dict[str, Any]], with_suffix: bool = True, with_reference: bool = False
+) -> Dataset:
+    """Conversational prompt + `image` column (decoded lazily) + the columns reward functions read;
+    `with_reference` adds the reference completion text (RCPA forces its first tokens)."""
     rows = []
     has_images = any(s.get("image") is not None for s in samples)
     for s in samples:
         row = {"prompt": prompt_messages(s, with_suffix)}
         for col in REWARD_COLUMNS:
             row[col] = s.get(col)
+        if with_reference:
+            row["reference"] = target_text(s)
         if has_images:
             row["image"] = _image_value(s.get("image"))
         rows.append(row)

@@ -14,11 +14,14 @@ from trl import GRPOTrainer
 
 from currvl.algorithms.grpo import LOSS_TYPES, GRPOLossConfig, grpo_loss
 from currvl.training.checkpoint import ConvertingCheckpointLoadMixin
+from currvl.training.reliability import ReliableTrainerMixin, UnscorableRewardMixin
 
 log = logging.getLogger(__name__)
 
 
-class CurrvlGRPOTrainer(ConvertingCheckpointLoadMixin, GRPOTrainer):
+class CurrvlGRPOTrainer(
+    ReliableTrainerMixin, UnscorableRewardMixin, ConvertingCheckpointLoadMixin, GRPOTrainer
+):
     """`trl.GRPOTrainer` whose policy loss is `currvl.algorithms.grpo.grpo_loss`."""
 
     def _uses_own_loss(self) -> bool:
@@ -48,11 +51,17 @@ class CurrvlGRPOTrainer(ConvertingCheckpointLoadMixin, GRPOTrainer):
     def _compute_loss(self, model, inputs):
         if not self._uses_own_loss():
             return super()._compute_loss(model, inputs)
-        prompt_ids, prompt_mask = inputs["prompt_ids"], inputs["prompt_mask"]
-        completion_ids, completion_mask = inputs["completion_ids"], inputs["completion_mask"]
-        input_ids = torch.cat([prompt_ids, completion_ids], dim=1)
-        attention_mask = torch.cat([prompt_mask, completion_mask], dim=1)
-        mask = completion_mask if "tool_mask" not in inputs else completion_mask * inputs["tool_mask"]
+        per_token_logps, entropies = self._policy_logps(model, inputs)
+        mask = inputs["completion_mask"]
+        if "tool_mask" in inputs:
+            mask = mask * inputs["tool_mask"]
+        return self._policy_loss(inputs, per_token_logps, entropies, mask)
+
+    def _policy_logps(self, model, inputs) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-token log-probabilities (and entropies) of the completion tokens under the current policy."""
+        completion_ids = inputs["completion_ids"]
+        input_ids = torch.cat([inputs["prompt_ids"], completion_ids], dim=1)
+        attention_mask = torch.cat([inputs["prompt_mask"], inputs["completion_mask"]], dim=1)
         per_token_logps, entropies, _ = self._get_per_token_logps_and_entropies(
             model,
             input_ids,
@@ -61,6 +70,17 @@ class CurrvlGRPOTrainer(ConvertingCheckpointLoadMixin, GRPOTrainer):
             compute_entropy=True,
             **self._multimodal_inputs(inputs),
         )
+        return per_token_logps, entropies
+
+    def _policy_loss(
+        self,
+        inputs,
+        per_token_logps: torch.Tensor,
+        entropies: torch.Tensor,
+        mask: torch.Tensor,
+        sample_weights: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The GRPO loss on the tokens in `mask`, scaled for gradient accumulation, with TRL's metrics."""
         mode = "train" if self.model.training else "eval"
         cfg = self._loss_config()
         num_items = None
@@ -81,6 +101,7 @@ class CurrvlGRPOTrainer(ConvertingCheckpointLoadMixin, GRPOTrainer):
             old_per_token_logps=inputs.get("old_per_token_logps"),
             ref_per_token_logps=inputs.get("ref_per_token_logps"),
             num_items=num_items,
+            sample_weights=sample_weights,
             token_scale=token_scale,
         )
         loss = out.loss

@@ -16,7 +16,9 @@ from typing import Any
 
 import yaml
 
-METHODS = ("sft", "grpo")
+from currvl.algorithms.rcpa import RCPAConfig
+
+METHODS = ("sft", "grpo", "rcpa")
 
 
 class RecipeError(ValueError):
@@ -76,6 +78,8 @@ class Recipe:
     curriculum: list[dict[str, Any]] | None = None
     # Optional rejection-sampling self-improvement run after the GRPO training (Curr-ReFT stage B).
     self_improve: SelfImproveArgs | None = None
+    # RCPA settings (method: rcpa): prefix schedule, familiarity rule, reward threshold, difficulty.
+    rcpa: RCPAConfig | None = None
     source: str = "<memory>"  # where the recipe came from, for messages
 
 
@@ -146,7 +150,12 @@ def _build(cls: type, data: dict[str, Any], prefix: str, src: str, lines: dict[s
         if dataclasses.is_dataclass(annotation) and value is not None:
             if not isinstance(value, dict):
                 raise RecipeError(f"{where}: expected a mapping, got {type(value).__name__}")
-            value = _build(annotation, value, f"{path}.", src, lines)
+            try:
+                value = _build(annotation, value, f"{path}.", src, lines)
+            except RecipeError:
+                raise
+            except (TypeError, ValueError) as err:
+                raise RecipeError(f"{where}: {err}") from None
         elif not _type_ok(value, annotation):
             raise RecipeError(f"{where}: expected {annotation}, got {type(value).__name__} {value!r}")
         kwargs[key] = value
@@ -156,7 +165,7 @@ def _build(cls: type, data: dict[str, Any], prefix: str, src: str, lines: dict[s
 def _trainer_fields(method: str) -> set[str]:
     from trl import GRPOConfig, SFTConfig
 
-    cls = GRPOConfig if method == "grpo" else SFTConfig
+    cls = SFTConfig if method == "sft" else GRPOConfig  # grpo and rcpa train with GRPOConfig
     return {f.name for f in dataclasses.fields(cls)}
 
 
@@ -187,6 +196,10 @@ def recipe_from_dict(
         raise RecipeError(
             f"{source}:{lines.get('data.on_error', '?')}: data.on_error: must be 'fail' or 'skip'"
         )
+    if recipe.rcpa is not None and recipe.method != "rcpa":
+        raise RecipeError(f"{source}:{lines.get('rcpa', '?')}: rcpa: settings need method 'rcpa'")
+    if recipe.method == "rcpa" and recipe.rcpa is None:
+        recipe.rcpa = RCPAConfig()
     if recipe.curriculum is not None:
         parse_stages(recipe.curriculum, source, lines)  # fail now; the runner parses them again
         if recipe.method != "grpo":
@@ -219,8 +232,8 @@ def _check_self_improve(recipe: Recipe, lines: dict[str, int]) -> None:
             f"{source}:{lines.get(f'self_improve.{key}', lines.get('self_improve', '?'))}: self_improve.{key}: {problem}"
         )
 
-    if recipe.method != "grpo":
-        fail("data", "self-improvement follows GRPO training; needs method 'grpo'")
+    if recipe.method == "sft":
+        fail("data", "self-improvement follows RL training; needs method 'grpo' or 'rcpa'")
     if si.data is None:
         fail("data", "required (a general-purpose source, or a list of sources)")
     if si.keep not in ("best", "all"):

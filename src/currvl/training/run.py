@@ -49,7 +49,7 @@ def default_trainer_args(method: str, on_gpu: bool) -> dict[str, Any]:
         "dataloader_num_workers": 0,
         "remove_unused_columns": False,
     }
-    if method == "grpo":
+    if method in ("grpo", "rcpa"):
         args.update(
             {"num_generations": 4, "max_completion_length": 64, "beta": 0.04, "log_completions": False}
         )
@@ -64,8 +64,11 @@ def build_trainer(
 
     from currvl.rewards import get_reward_funcs
     from currvl.training.grpo import CurrvlGRPOTrainer
+    from currvl.training.reliability import InterruptionCallback
     from currvl.training.sft import CurrvlSFTTrainer
 
+    # SIGINT/SIGTERM: save a checkpoint at the step end, then `trainer.train()` raises TrainingInterrupted
+    callbacks = [*(callbacks or []), InterruptionCallback()]
     on_gpu = torch.cuda.is_available()
     dtype = recipe.model.dtype
     if dtype == "auto":
@@ -97,6 +100,25 @@ def build_trainer(
             processing_class=processor,
             peft_config=peft_config,
             callbacks=callbacks,
+        )
+    if recipe.method == "rcpa":
+        from currvl.training.rcpa import CurrvlRCPATrainer, order_by_difficulty
+
+        assert recipe.rcpa is not None
+        if recipe.rcpa.ordering != "none":
+            train_samples = order_by_difficulty(
+                model, processor, train_samples, recipe.rcpa, output_dir, recipe.seed
+            )
+            targs["shuffle_dataset"] = False
+        return CurrvlRCPATrainer(
+            model=model,
+            args=GRPOConfig(**targs),
+            reward_funcs=get_reward_funcs(recipe.rewards, **recipe.reward_options),
+            train_dataset=to_grpo_dataset(train_samples, with_reference=True),
+            processing_class=processor,
+            peft_config=peft_config,
+            callbacks=callbacks,
+            rcpa=recipe.rcpa,
         )
     args = GRPOConfig(**targs)
     return CurrvlGRPOTrainer(

@@ -1,0 +1,380 @@
+"""`currvl compare`: one base model, one domain, every method; a table of domain gain against forgetting.
+
+A compare config names the base model, the domain, the probe sizes and a list of methods, each a
+recipe (run from the base model) or a model inside another method's run (e.g. Curr-RL = the curriculum
+stages of the Curr-ReFT run, before self-improvement). Every run and every evaluation is cached under
+the output folder, so an interrupted compare picks up where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class MethodSpec:
+    name: str
+    recipe: str | None = None  # a recipe file, run from the base model
+    source: str | None = None  # or: the run of another method (its `name`) ...
+    model: str | None = None  # ... and the model folder inside it, e.g. "stage2-open/final"
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class CompareConfig:
+    output_dir: str = "runs/compare"
+    base: str = "runs/demo/base/final"  # a model folder or hub id
+    build_base: bool = True  # build the demo's pretrained tiny base there when `base` does not exist yet
+    domain: str = "synthetic:scan"
+    general_n: int = 200
+    domain_n: int = 100
+    seeds: list[int] = field(default_factory=lambda: [0])
+    methods: list[MethodSpec] = field(default_factory=list)
+    quick: dict[str, Any] = field(default_factory=dict)  # general_n, domain_n, overrides: {METHOD: {...}}
+    source: str = "<memory>"
+
+
+def load_compare_config(path: str | Path, quick: bool = False) -> CompareConfig:
+    """Read a compare config; `quick` applies its `quick:` section (smaller probes and runs)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such compare config")
+    data = yaml.safe_load(path.read_text()) or {}
+    known = set(CompareConfig.__dataclass_fields__) - {"source"}
+    unknown = set(data) - known
+    if unknown:
+        raise ValueError(f"{path}: unknown keys {sorted(unknown)}; known: {sorted(known)}")
+    methods = []
+    for i, m in enumerate(data.pop("methods", []) or []):
+        if not isinstance(m, dict) or "name" not in m:
+            raise ValueError(f"{path}: methods.{i}: needs at least a name")
+        extra = set(m) - set(MethodSpec.__dataclass_fields__)
+        if extra:
+            raise ValueError(f"{path}: methods.{i}: unknown keys {sorted(extra)}")
+        spec = MethodSpec(**m)
+        if (spec.recipe is None) == (spec.source is None):
+            raise ValueError(f"{path}: methods.{i} ({spec.name}): give either recipe or source (+ model)")
+        if (
+            spec.recipe is not None
+            and not (path.parent.parent / spec.recipe).exists()
+            and not Path(spec.recipe).exists()
+        ):
+            raise ValueError(f"{path}: methods.{i} ({spec.name}): recipe {spec.recipe} not found")
+        methods.append(spec)
+    names = [m.name for m in methods]
+    if len(set(names)) != len(names):
+        raise ValueError(f"{path}: method names must be unique, got {names}")
+    for m in methods:
+        if m.source is not None and m.source not in names:
+            raise ValueError(f"{path}: method {m.name}: source {m.source!r} is not a method of this config")
+    cfg = CompareConfig(**data, methods=methods, source=str(path))
+    if quick:
+        cfg.general_n = cfg.quick.get("general_n", cfg.general_n)
+        cfg.domain_n = cfg.quick.get("domain_n", cfg.domain_n)
+        for m in cfg.methods:
+            m.overrides = {**m.overrides, **(cfg.quick.get("overrides", {}).get(m.name) or {})}
+    return cfg
+
+
+def _recipe_path(spec: MethodSpec, cfg: CompareConfig) -> Path:
+    p = Path(spec.recipe or "")
+    if p.exists():
+        return p
+    return Path(cfg.source).resolve().parent.parent / p
+
+
+def ensure_base(cfg: CompareConfig) -> Path:
+    """The base model folder; builds the demo's pretrained tiny model there when asked and missing."""
+    base = Path(cfg.base)
+    if (base / "config.json").exists() or not cfg.build_base:
+        return base
+    from currvl.cli.demo import DemoSizes, pretrain_recipe
+    from currvl.models import build_tiny_model
+    from currvl.training.run import train
+
+    run_dir = base.parent if base.name == "final" else base
+    log.info("compare: building the demo's pretrained base model in %s", run_dir)
+    init = build_tiny_model(run_dir.parent / "tiny-init")
+    return train(pretrain_recipe(init, run_dir, DemoSizes()), resume=True)
+
+
+def _run_method(spec: MethodSpec, cfg: CompareConfig, base: Path, seed: int, out: Path) -> dict[str, Any]:
+    """Train one method for one seed (resumable); returns its final model and cost."""
+    from currvl.training.recipe import load_recipe
+    from currvl.training.run import train
+
+    run_dir = out / "runs" / f"{spec.name}-seed{seed}"
+    done = run_dir / "compare_run.json"
+    if done.exists():
+        return json.loads(done.read_text())
+    overrides = {
+        "output_dir": str(run_dir),
+        "model.name_or_path": str(base),
+        "seed": seed,
+        **spec.overrides,
+    }
+    recipe = load_recipe(_recipe_path(spec, cfg), overrides)
+    t0 = time.perf_counter()
+    final = train(recipe, resume=True)
+    info = {
+        "model": str(final),
+        "run_dir": str(run_dir),
+        "wall_s": time.perf_counter() - t0,
+        "steps": _steps(run_dir),
+    }
+    done.write_text(json.dumps(info, indent=2))
+    return info
+
+
+def _histories(run_dir: Path, exclude: str | None = None) -> list[tuple[Path, list[dict[str, Any]]]]:
+    files = sorted(run_dir.rglob("log_history.json"))
+    if exclude:
+        files = [f for f in files if exclude not in f.relative_to(run_dir).parts]
+    return [(f, json.loads(f.read_text())) for f in files]
+
+
+def _steps(run_dir: Path, exclude: str | None = None) -> int:
+    total = 0
+    for _, history in _histories(run_dir, exclude):
+        steps = [h["step"] for h in history if "step" in h]
+        total += max(steps) if steps else 0
+    return total
+
+
+def _derived(spec: MethodSpec, source_info: dict[str, Any]) -> dict[str, Any]:
+    """A model inside another method's run: its cost counts only the runs that produced it."""
+    run_dir = Path(source_info["run_dir"])
+    model = run_dir / (spec.model or "final")
+    if not model.exists():
+        raise FileNotFoundError(f"method {spec.name}: {model} does not exist in the {spec.source} run")
+    part = model.relative_to(run_dir).parts[0]
+    later = "self-improve" if part != "self-improve" else None
+    train_s = sum(h.get("train_runtime", 0.0) for _, hist in _histories(run_dir, later) for h in hist)
+    return {"model": str(model), "run_dir": str(run_dir), "wall_s": train_s, "steps": _steps(run_dir, later)}
+
+
+def _evaluate(model_dir: str | Path, cfg: CompareConfig, cache: Path) -> dict[str, Any]:
+    from currvl.evaluation.evaluate import evaluate_sets
+    from currvl.evaluation.probe import probe_sets
+    from currvl.models import load_model
+
+    if cache.exists():
+        return json.loads(cache.read_text())
+    import torch
+
+    device = "cuda" if torch.cuda.is_available() else None
+    model, processor = load_model(str(model_dir), dtype="bfloat16" if device else "float32", device=device)
+    sets = probe_sets(cfg.domain, general_n=cfg.general_n, domain_n=cfg.domain_n)
+    results = evaluate_sets(model, processor, sets, batch_size=32, max_new_tokens=64)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps(results))
+    return results
+
+
+def _curve(run_dir: Path, exclude: str | None) -> list[dict[str, float]]:
+    """Reward and zero-std fraction over the run's RL steps (stages back to back)."""
+    points, offset = [], 0
+    for f, hist in _histories(run_dir, exclude):
+        if "self-improve" in f.parts:
+            continue
+        rows = [h for h in hist if "reward" in h and "step" in h]
+        for h in rows:
+            points.append(
+                {
+                    "step": offset + h["step"],
+                    "reward": h["reward"],
+                    "frac_reward_zero_std": h.get("frac_reward_zero_std"),
+                }
+            )
+        if rows:
+            offset += max(h["step"] for h in rows)
+    return points
+
+
+def run_compare(cfg: CompareConfig, overwrite: bool = False) -> dict[str, Any]:
+    """Run and evaluate every method for every seed; write report.md, report.json and the plots."""
+    from currvl.evaluation.forgetting import forgetting_report
+
+    out = Path(cfg.output_dir)
+    if (out / "report.json").exists() and not overwrite:
+        raise FileExistsError(f"{out / 'report.json'} exists; pass --overwrite to write a new report")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "compare_config.json").write_text(
+        json.dumps({k: v for k, v in cfg.__dict__.items() if k != "methods"}, indent=2, default=str)
+    )
+    base = ensure_base(cfg)
+    base_results = _evaluate(base, cfg, out / "evals" / "base.json")
+    rows: list[dict[str, Any]] = []
+    for seed in cfg.seeds:
+        infos: dict[str, dict[str, Any]] = {}
+        for spec in cfg.methods:
+            if spec.recipe is not None:
+                infos[spec.name] = _run_method(spec, cfg, base, seed, out)
+        for spec in cfg.methods:
+            if spec.source is not None:
+                infos[spec.name] = _derived(spec, infos[spec.source])
+        for spec in cfg.methods:
+            info = infos[spec.name]
+            results = _evaluate(info["model"], cfg, out / "evals" / f"{spec.name}-seed{seed}.json")
+            report = forgetting_report(base_results, results, base_name="base", tuned_name=spec.name)
+            exclude = "self-improve" if spec.source is not None else None
+            rows.append(
+                {
+                    "method": spec.name,
+                    "seed": seed,
+                    **report["summary"],
+                    "general_categories": {c: r["after"] for c, r in report["general_categories"].items()},
+                    "wall_s": info["wall_s"],
+                    "steps": info["steps"],
+                    "model": info["model"],
+                    "curve": _curve(Path(info["run_dir"]), exclude),
+                }
+            )
+    summary = summarize_rows(rows, [m.name for m in cfg.methods])
+    base_summary = {
+        "domain": base_results["domain"]["score"],
+        "general": base_results["general"]["score"],
+        "general_categories": {c: t["score"] for c, t in base_results["general"]["tasks"].items()},
+    }
+    result = {
+        "date": time.strftime("%Y-%m-%d"),
+        "config": cfg.source,
+        "seeds": cfg.seeds,
+        "general_n": cfg.general_n,
+        "domain_n": cfg.domain_n,
+        "base": base_summary,
+        "methods": summary,
+        "runs": rows,
+    }
+    (out / "report.json").write_text(json.dumps(result, indent=2))
+    (out / "report.md").write_text(format_report(result))
+    plot_scatter(result, out / "domain_vs_general.png")
+    plot_curves(rows, out / "training_curves.png")
+    return result
+
+
+def _mean_sd(values: list[float | None]) -> tuple[float | None, float | None]:
+    vals = [v for v in values if v is not None]
+    if not vals:
+        return None, None
+    return statistics.fmean(vals), (statistics.stdev(vals) if len(vals) > 1 else None)
+
+
+def summarize_rows(rows: list[dict[str, Any]], order: list[str]) -> list[dict[str, Any]]:
+    """Mean (and standard deviation over seeds when there are several) per method, in config order."""
+    out = []
+    for name in order:
+        mine = [r for r in rows if r["method"] == name]
+        entry: dict[str, Any] = {"method": name, "seeds": len(mine)}
+        for key in ("domain_after", "general_after", "retention", "wall_s", "steps"):
+            mean, sd = _mean_sd([r[key] for r in mine])
+            entry[key], entry[f"{key}_sd"] = mean, sd
+        out.append(entry)
+    return out
+
+
+def _fmt(value: float | None, sd: float | None = None, digits: int = 3) -> str:
+    if value is None:
+        return "n/a"
+    text = f"{value:.{digits}f}"
+    return f"{text} ± {sd:.{digits}f}" if sd is not None else text
+
+
+def format_report(result: dict[str, Any]) -> str:
+    b = result["base"]
+    lines = [
+        f"# Method comparison ({result['date']}, seeds {result['seeds']})",
+        "",
+        f"Greedy accuracy on held-out splits: domain n={result['domain_n']}, general probe n={result['general_n']}. "
+        "Retention = general after / general before.",
+        "",
+        "| method | domain score | general score | retention | wall time (s) | steps |",
+        "|---|---|---|---|---|---|",
+        f"| base | {_fmt(b['domain'])} | {_fmt(b['general'])} | 1.000 | - | - |",
+    ]
+    for m in result["methods"]:
+        lines.append(
+            f"| {m['method']} | {_fmt(m['domain_after'], m['domain_after_sd'])} | "
+            f"{_fmt(m['general_after'], m['general_after_sd'])} | {_fmt(m['retention'], m['retention_sd'])} | "
+            f"{_fmt(m['wall_s'], None, 0)} | {_fmt(m['steps'], None, 0)} |"
+        )
+    cats = list(b["general_categories"])
+    lines += ["", "General ability per category (after):", ""]
+    lines.append("| method | " + " | ".join(cats) + " |")
+    lines.append("|---|" + "---|" * len(cats))
+    lines.append("| base | " + " | ".join(f"{b['general_categories'][c]:.3f}" for c in cats) + " |")
+    for name in [m["method"] for m in result["methods"]]:
+        runs = [r for r in result["runs"] if r["method"] == name]
+        vals = [statistics.fmean(r["general_categories"].get(c) or 0.0 for r in runs) for c in cats]
+        lines.append(f"| {name} | " + " | ".join(f"{v:.3f}" for v in vals) + " |")
+    lines += [
+        "",
+        "Zero-variance groups (fraction of GRPO groups whose rewards all tie) over the first 5 RL steps:",
+        "",
+    ]
+    for name in [m["method"] for m in result["methods"]]:
+        fracs = [
+            p["frac_reward_zero_std"]
+            for r in result["runs"]
+            if r["method"] == name
+            for p in r["curve"][:5]
+            if p.get("frac_reward_zero_std") is not None
+        ]
+        if fracs:
+            lines.append(f"- {name}: {statistics.fmean(fracs):.2f}")
+    return "\n".join(lines) + "\n"
+
+
+def plot_scatter(result: dict[str, Any], path: Path) -> Path:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(5, 4))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    b = result["base"]
+    ax.scatter([b["domain"]], [b["general"]], marker="x", color="black")
+    ax.annotate("base", (b["domain"], b["general"]))
+    for r in result["runs"]:
+        ax.scatter([r["domain_after"]], [r["general_after"]])
+        ax.annotate(r["method"], (r["domain_after"], r["general_after"]))
+    ax.set_xlabel("domain score")
+    ax.set_ylabel("general score")
+    ax.set_title("domain gain vs general ability")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    return path
+
+
+def plot_curves(rows: list[dict[str, Any]], path: Path) -> Path:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10, 3.5))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, 2)
+    for r in rows:
+        if not r["curve"]:
+            continue
+        label = f"{r['method']} (seed {r['seed']})"
+        steps = [p["step"] for p in r["curve"]]
+        axes[0].plot(steps, [p["reward"] for p in r["curve"]], label=label)
+        axes[1].plot(steps, [p["frac_reward_zero_std"] for p in r["curve"]], label=label)
+    axes[0].set_title("reward")
+    axes[1].set_title("fraction of zero-variance groups")
+    for ax in axes:
+        ax.set_xlabel("RL step")
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    return path

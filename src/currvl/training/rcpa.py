@@ -1,0 +1,337 @@
+"""RCPA trainer: currvl's GRPO trainer with partial output constraints driven by a curriculum.
+
+Generation stays TRL's (transformers or vLLM): the forced reference prefix is appended to the prompt
+tokens (a prefilled assistant turn) and put back in front of the generated tokens, so rewards score
+the full answer while a `forced_mask` keeps those tokens out of the policy gradient and in the
+imitation (NLL) term. With rho = 0 the step is exactly the parent's GRPO step.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import TrainerCallback
+
+from currvl.algorithms.rcpa import (
+    Progress,
+    RCPAConfig,
+    difficulty_weights,
+    gate,
+    imitation_nll,
+    imitation_weight,
+    prefix_length,
+    prefix_ratio,
+    reward_threshold,
+)
+from currvl.training.grpo import CurrvlGRPOTrainer
+
+log = logging.getLogger(__name__)
+
+STATE_FILE = "rcpa_state.json"
+REFERENCE_COLUMN = "reference"
+
+
+class ThresholdGatedReward:
+    """A graded reward (e.g. ROUGE-L) that counts only at or above the trainer's current threshold delta."""
+
+    def __init__(self, func, trainer: CurrvlRCPATrainer) -> None:
+        self.func, self.trainer = func, trainer
+        self.__name__ = getattr(func, "__name__", type(func).__name__)
+
+    def __call__(self, prompts, completions, **kwargs) -> list[float | None]:
+        delta = self.trainer.delta
+        return [gate(s, delta) for s in self.func(prompts, completions, **kwargs)]
+
+
+class _ProgressCallback(TrainerCallback):
+    """Feeds each optimiser step's familiarity signal to the progress."""
+
+    def __init__(self, trainer: CurrvlRCPATrainer) -> None:
+        self.trainer = trainer
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.trainer.end_step(state.global_step)
+        return control
+
+
+class CurrvlRCPATrainer(CurrvlGRPOTrainer):
+    """GRPO with pre-alignment: rollouts start with ceil(rho L) forced reference tokens; rho -> 0."""
+
+    def __init__(self, *args: Any, rcpa: RCPAConfig | None = None, **kwargs: Any) -> None:
+        self.rcpa = rcpa or RCPAConfig()
+        self.progress = Progress(self.rcpa)
+        self.rho = 0.0
+        self.delta = self.rcpa.delta_min
+        self._forced: list[list[int]] | None = None
+        self._members: list[bool] | None = None
+        self._rewards: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._signals: list[float] = []
+        self._ref_cache: dict[str, list[int]] = {}
+        super().__init__(*args, **kwargs)
+        if not self._uses_own_loss():
+            raise ValueError("RCPA needs currvl's GRPO loss: use loss_type grpo, bnpo, dr_grpo or dapo")
+        if self.use_vllm and self.rcpa.per_rollout_prefix:
+            raise ValueError("rcpa.per_rollout_prefix needs one prompt per rollout; not available with vLLM")
+        gated = set(self.rcpa.gated_rewards)
+        self.reward_funcs = [
+            ThresholdGatedReward(f, self) if getattr(f, "__name__", None) in gated else f
+            for f in self.reward_funcs
+        ]
+        self.add_callback(_ProgressCallback(self))
+
+    # --- curriculum state ---------------------------------------------------------------------------
+
+    def train(self, resume_from_checkpoint=None, *args, **kwargs):
+        if isinstance(resume_from_checkpoint, str) and (Path(resume_from_checkpoint) / STATE_FILE).exists():
+            state = json.loads((Path(resume_from_checkpoint) / STATE_FILE).read_text())
+            self.progress.load_state_dict(state)
+        return super().train(resume_from_checkpoint, *args, **kwargs)
+
+    def _extra_checkpoint_state(self) -> dict[str, Any]:
+        """The curriculum progress is written into every checkpoint before it is published."""
+        return {**super()._extra_checkpoint_state(), STATE_FILE: self.progress.state_dict()}
+
+    def end_step(self, step: int) -> None:
+        signal = sum(self._signals) / len(self._signals) if self._signals else None
+        self._signals = []
+        if self.progress.record(step, signal):
+            log.info("RCPA: familiarity passed at step %d, progress now %.2f", step, self.progress.value)
+
+    # --- rollouts -----------------------------------------------------------------------------------
+
+    def _reference_ids(self, text: str) -> list[int]:
+        if text not in self._ref_cache:
+            self._ref_cache[text] = self._tokenizer(text, add_special_tokens=False)["input_ids"]
+        return self._ref_cache[text]
+
+    def _plan_constraints(self, inputs: list[dict[str, Any]], step: int) -> None:
+        """Which tokens each rollout of this batch starts with (forced) and which rows are the reference."""
+        cfg, G = self.rcpa, self.num_generations
+        self._forced, self._members = None, None
+        if self.rho <= 0 or not self.model.training:
+            return
+        if REFERENCE_COLUMN not in inputs[0]:
+            raise ValueError(f"RCPA needs a '{REFERENCE_COLUMN}' column (the reference completion text)")
+        first_row = self.accelerator.process_index * len(inputs)
+        forced, members = [], []
+        for i, x in enumerate(inputs):
+            ids = self._reference_ids(x[REFERENCE_COLUMN])
+            row = first_row + i
+            rng = random.Random(f"{self.args.seed}-{step}-{row}")
+            if cfg.constraint == "reference_member":
+                group_rng = random.Random(f"{self.args.seed}-{step}-group{row // G}")
+                is_member = row % G == G - 1 and group_rng.random() < self.rho / cfg.rho_max
+                forced.append(ids + [self.eos_token_ids[0]] if is_member else [])
+                members.append(is_member)
+                continue
+            k = prefix_length(self.rho, len(ids), 0)
+            k = rng.randint(0, k) if cfg.per_rollout_prefix else k
+            forced.append(ids[: max(k - cfg.offset, 0)])
+            members.append(False)
+        if any(forced):
+            self._forced, self._members = forced, members
+
+    def _generate_single_turn(
+        self, prompt_ids, images, multimodal_fields, num_generations, has_tool_images=False
+    ):
+        forced = self._forced
+        if not forced:
+            return super()._generate_single_turn(
+                prompt_ids, images, multimodal_fields, num_generations, has_tool_images
+            )
+        prefixes = [f if not m else [] for f, m in zip(forced, self._members, strict=True)]
+        prompt_ids = [list(p) + f for p, f in zip(prompt_ids, prefixes, strict=True)]
+        # per-token fields (e.g. Qwen's mm_token_type_ids) grow with the prompt: the prefix is text (0)
+        multimodal_fields = {
+            key: [list(row) + [0] * len(f) for row, f in zip(value, prefixes, strict=True)]
+            if isinstance(value, list) and value and isinstance(value[0], list)
+            else value
+            for key, value in multimodal_fields.items()
+        }
+        completion_ids, logprobs = super()._generate_single_turn(
+            prompt_ids, images, multimodal_fields, num_generations, has_tool_images
+        )
+        out_ids, out_logprobs = [], []
+        for i, (f, c) in enumerate(zip(forced, completion_ids, strict=True)):
+            c = list(c)
+            if self._members[i]:  # the reference replaces this rollout
+                out_ids.append(list(f))
+                if logprobs is not None:
+                    out_logprobs.append([float("nan")] * len(f))
+            else:
+                out_ids.append(list(f) + c)
+                if logprobs is not None:
+                    out_logprobs.append([float("nan")] * len(f) + list(logprobs[i]))
+        return out_ids, (out_logprobs if logprobs is not None else None)
+
+    def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
+        full = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+        cont = full
+        if self._forced:
+            cont_ids = [ids[len(f) :] for ids, f in zip(completion_ids_list, self._forced, strict=True)]
+            texts = self.processing_class.batch_decode(cont_ids, skip_special_tokens=True)
+            conversational = isinstance(completions[0], list)
+            cont_completions = [[{"role": "assistant", "content": t}] if conversational else t for t in texts]
+            cont = super()._calculate_rewards(inputs, prompts, cont_completions, cont_ids)
+        self._rewards = (full, cont)
+        return full if self.rcpa.reward_scope == "full" else cont
+
+    def _generate_and_score_completions(self, inputs):
+        step = self.state.global_step
+        p = self.progress.at_step(step)
+        self.rho = prefix_ratio(p, self.rcpa)
+        self.delta = reward_threshold(p, self.rcpa)
+        self._plan_constraints(inputs, step)
+        try:
+            out = super()._generate_and_score_completions(inputs)
+        finally:
+            forced, members, self._forced, self._members = self._forced, self._members, None, None
+        mode = "train" if self.model.training else "eval"
+        completion_mask = out["completion_mask"]
+        B, C = completion_mask.shape
+        forced_mask = torch.zeros_like(completion_mask)
+        member = torch.zeros(B, dtype=torch.bool, device=completion_mask.device)
+        if forced:
+            for i, f in enumerate(forced):
+                forced_mask[i, : min(len(f), C)] = 1
+                member[i] = members[i]
+        out["forced_mask"] = forced_mask * completion_mask
+        out["reference_member"] = member
+        policy_mask = self._policy_mask(out)
+        if self.loss_type == "dapo":
+            out["num_items_in_batch"] = self.accelerator.gather(policy_mask.sum()).sum()
+        self._add_cdp_weights(out, B)
+        if mode == "train":
+            self._log_rollout_metrics(out, p, forced)
+        return out
+
+    def _policy_mask(self, inputs) -> torch.Tensor:
+        """Tokens the policy gradient sees: generated ones, plus a reference member's (off-policy guide)."""
+        mask = inputs["completion_mask"]
+        if "tool_mask" in inputs:
+            mask = mask * inputs["tool_mask"]
+        forced = inputs["forced_mask"]
+        member = inputs["reference_member"].unsqueeze(1).to(mask.dtype)
+        return mask * (1 - forced) + mask * forced * member
+
+    def _add_cdp_weights(self, out: dict[str, Any], local_rows: int) -> None:
+        if self._rewards is None or self.rcpa.weighting == "none":
+            return
+        rewards = self._rewards[1] if self.rcpa.reward_scope == "continuation" else self._rewards[0]
+        weights = self.reward_weights.to(rewards.device)
+        total = (rewards * weights.unsqueeze(0)).nansum(dim=1)
+        total[torch.isnan(rewards).all(dim=1)] = float("nan")
+        w = difficulty_weights(total, self.num_generations, self.rcpa, max_reward=float(weights.sum()))
+        start = self.accelerator.process_index * local_rows
+        out["cdp_weights"] = w[start : start + local_rows]
+
+    def _log_rollout_metrics(self, out, p: float, forced) -> None:
+        metrics = self._metrics["train"]
+        metrics["rcpa/progress"].append(p)
+        metrics["rcpa/rho"].append(self.rho)
+        metrics["rcpa/delta"].append(self.delta)
+        metrics["rcpa/imitation_weight"].append(imitation_weight(self.rho, self.rcpa))
+        lengths = [len(f) for f in forced] if forced else [0]
+        metrics["rcpa/forced_tokens"].append(sum(lengths) / len(lengths))
+        if self._rewards is not None:
+            weights = self.reward_weights.to(self._rewards[0].device).unsqueeze(0)
+            full, cont = ((r * weights).nansum(dim=1).mean().item() for r in self._rewards)
+            metrics["rcpa/reward_full"].append(full)
+            metrics["rcpa/reward_continuation"].append(cont)
+            names = list(self.reward_func_names)
+            if "accuracy" in names and self.rcpa.familiarity_signal == "reward":
+                col = self._rewards[0 if self.rcpa.reward_scope == "full" else 1][:, names.index("accuracy")]
+                self._signals.append(torch.nanmean(col).item())
+        if "cdp_weights" in out:
+            metrics["rcpa/cdp_weight_max"].append(out["cdp_weights"].max().item())
+
+    # --- loss ---------------------------------------------------------------------------------------
+
+    def _compute_loss(self, model, inputs):
+        if "forced_mask" not in inputs:
+            return super()._compute_loss(model, inputs)
+        per_token_logps, entropies = self._policy_logps(model, inputs)
+        policy_mask = self._policy_mask(inputs)
+        loss = self._policy_loss(
+            inputs, per_token_logps, entropies, policy_mask, sample_weights=inputs.get("cdp_weights")
+        )
+        mode = "train" if self.model.training else "eval"
+        metrics = self._metrics[mode]
+        metrics["rcpa/grpo_loss"].append(loss.detach().item())
+        imit_mask = inputs["forced_mask"] * (~inputs["reference_member"]).unsqueeze(1).to(policy_mask.dtype)
+        lam = imitation_weight(self.rho, self.rcpa)
+        if imit_mask.any():
+            nll = imitation_nll(per_token_logps, imit_mask)
+            metrics["rcpa/imitation_loss"].append(nll.detach().item())
+            if self.rcpa.familiarity_signal == "likelihood" and mode == "train":
+                self._signals.append(torch.exp(-nll.detach()).item())
+            if lam > 0:
+                scale = self.current_gradient_accumulation_steps if mode == "train" else 1
+                loss = loss + lam * nll / scale
+        return loss
+
+
+def reference_nll(model, processor, samples: list[dict[str, Any]], batch_size: int = 8) -> list[float]:
+    """Per-sample mean NLL of the reference completion under `model`: the difficulty of each sample for the
+    model before training (RCPA's difficulty curriculum orders by it)."""
+    from currvl.data.prompts import prompt_messages, target_text
+
+    tokenizer = getattr(processor, "tokenizer", processor)
+    tokenizer.padding_side = "left"
+    model.eval()
+    device = next(model.parameters()).device
+    out: list[float] = []
+    for start in range(0, len(samples), batch_size):
+        batch = samples[start : start + batch_size]
+        prompts = [
+            processor.apply_chat_template(prompt_messages(s), add_generation_prompt=True, tokenize=False)
+            for s in batch
+        ]
+        targets = [target_text(s) for s in batch]
+        images = [s["image"] for s in batch if s.get("image") is not None]
+        texts = [p + t for p, t in zip(prompts, targets, strict=True)]
+        kwargs = {"images": [_open(i) for i in images]} if images else {}
+        enc = processor(text=texts, padding=True, return_tensors="pt", **kwargs).to(device)
+        target_lens = [len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in targets]
+        with torch.no_grad():
+            logits = model(**enc).logits[:, :-1].float()
+        logps = (
+            torch.log_softmax(logits, dim=-1).gather(-1, enc["input_ids"][:, 1:].unsqueeze(-1)).squeeze(-1)
+        )
+        for row, n in enumerate(target_lens):
+            out.append(-logps[row, -n:].mean().item())
+    return out
+
+
+def order_by_difficulty(
+    model, processor, samples: list[dict[str, Any]], cfg: RCPAConfig, output_dir: Path, seed: int
+) -> list[dict[str, Any]]:
+    """Samples in RCPA's difficulty order, scored once by the start model and cached in
+    `output_dir/difficulty.json`, so a resumed run trains on exactly the same order."""
+    from currvl.algorithms.rcpa import difficulty_order
+
+    cache = Path(output_dir) / "difficulty.json"
+    ids = [s.get("id") for s in samples]
+    scores = None
+    if cache.exists():
+        saved = json.loads(cache.read_text())
+        if saved.get("ids") == ids:
+            scores = saved["reference_nll"]
+    if scores is None:
+        log.info("RCPA: scoring the difficulty of %d samples with the start model", len(samples))
+        scores = reference_nll(model, processor, samples)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps({"ids": ids, "reference_nll": scores}))
+    order = difficulty_order(scores, cfg.ordering, cfg.window, seed)
+    return [samples[i] for i in order]
+
+
+def _open(image: Any):
+    from PIL import Image
+
+    return image if isinstance(image, Image.Image) else Image.open(image).convert("RGB")

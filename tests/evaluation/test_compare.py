@@ -1,0 +1,101 @@
+"""`currvl compare` on the tiny model: every method's row comes from a real run and a real evaluation."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from currvl.cli.main import main
+from currvl.evaluation.compare import load_compare_config, run_compare
+
+TRAINER = {"per_device_train_batch_size": 4, "max_steps": 2, "save_steps": 1, "report_to": "none"}
+
+
+def _write_configs(tmp_path, model_dir):
+    sft = {
+        "method": "sft",
+        "model": {"name_or_path": "set-by-compare"},
+        "data": {"train": {"synthetic": "scan", "n": 4}},
+        "trainer": {**TRAINER, "learning_rate": 1e-3},
+    }
+    currreft = {
+        "method": "grpo",
+        "model": {"name_or_path": "set-by-compare"},
+        "data": {"train": {"synthetic": "scan", "n": 4}},
+        "trainer": {**TRAINER, "num_generations": 2, "max_completion_length": 6, "learning_rate": 1e-3},
+        "curriculum": [{"name": "judge", "format": "judge", "max_steps": 1}],
+        "self_improve": {
+            "data": {"synthetic": "general", "n": 2},
+            "num_samples": 2,
+            "max_new_tokens": 6,
+            "threshold": 0,
+            "trainer": {**TRAINER, "per_device_train_batch_size": 2, "learning_rate": 1e-3},
+        },
+    }
+    (tmp_path / "sft.yaml").write_text(yaml.safe_dump(sft))
+    (tmp_path / "currreft.yaml").write_text(yaml.safe_dump(currreft))
+    compare = {
+        "output_dir": str(tmp_path / "out"),
+        "base": str(model_dir),
+        "build_base": False,
+        "domain": "synthetic:scan",
+        "general_n": 5,
+        "domain_n": 3,
+        "methods": [
+            {"name": "SFT", "recipe": str(tmp_path / "sft.yaml")},
+            {"name": "Curr-RL", "source": "Curr-ReFT", "model": "stage0-judge/final"},
+            {"name": "Curr-ReFT", "recipe": str(tmp_path / "currreft.yaml")},
+        ],
+        "quick": {"general_n": 4, "overrides": {"SFT": {"trainer.max_steps": 1}}},
+    }
+    path = tmp_path / "compare.yaml"
+    path.write_text(yaml.safe_dump(compare, sort_keys=False))
+    return path
+
+
+def test_compare_runs_every_method_and_writes_the_report(tiny_model_dir, tmp_path):
+    path = _write_configs(tmp_path, tiny_model_dir)
+    assert main(["compare", str(path), "--quick"]) == 0
+    out = tmp_path / "out"
+    report = json.loads((out / "report.json").read_text())
+    assert [m["method"] for m in report["methods"]] == ["SFT", "Curr-RL", "Curr-ReFT"]
+    for row in report["runs"]:
+        evals = json.loads((out / "evals" / f"{row['method']}-seed0.json").read_text())
+        assert row["domain_after"] == evals["domain"]["score"]
+        assert row["general_after"] == evals["general"]["score"]
+        assert evals["general"]["n"] == 4 and evals["domain"]["n"] == 3  # quick: general_n 4
+    runs = {r["method"]: r for r in report["runs"]}
+    assert runs["SFT"]["steps"] == 1  # the quick override
+    assert runs["Curr-RL"]["steps"] == 1 and runs["Curr-ReFT"]["steps"] == 3  # + 2 SFT steps of stage B
+    assert runs["Curr-RL"]["model"].endswith("stage0-judge/final")
+    assert runs["Curr-ReFT"]["model"].endswith("self-improve/sft/final")
+    assert len(runs["Curr-RL"]["curve"]) == 1 and runs["SFT"]["curve"] == []
+    md = (out / "report.md").read_text()
+    for name in ("| base |", "| SFT |", "| Curr-RL |", "| Curr-ReFT |"):
+        assert name in md
+    assert (out / "domain_vs_general.png").stat().st_size > 0
+    assert (out / "training_curves.png").stat().st_size > 0
+    # an existing report is never replaced silently; with --overwrite the cached runs are reused
+    with pytest.raises(FileExistsError):
+        run_compare(load_compare_config(path, quick=True))
+    mtime = (out / "runs" / "SFT-seed0" / "compare_run.json").stat().st_mtime_ns
+    run_compare(load_compare_config(path, quick=True), overwrite=True)
+    assert (out / "runs" / "SFT-seed0" / "compare_run.json").stat().st_mtime_ns == mtime
+
+
+@pytest.mark.parametrize(
+    ("methods", "message"),
+    [
+        ([{"name": "A"}], "either recipe or source"),
+        ([{"name": "A", "source": "B"}], "source 'B' is not a method"),
+        ([{"name": "A", "recipe": "nowhere.yaml"}], "not found"),
+        ([{"name": "A", "recipe": "x", "colour": 1}], "unknown keys"),
+    ],
+)
+def test_bad_compare_configs_fail_clearly(tmp_path, methods, message):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({"methods": methods}))
+    with pytest.raises(ValueError, match=message):
+        load_compare_config(path)

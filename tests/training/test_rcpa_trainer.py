@@ -1,0 +1,232 @@
+"""The RCPA trainer on real rollouts of the tiny VLM: forced prefixes, loss masks, parity, resume."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import TrainerCallback
+from trl import GRPOConfig, GRPOTrainer
+
+from currvl.algorithms.rcpa import RCPAConfig, prefix_length
+from currvl.data.synthetic import make_samples
+from currvl.models import load_model
+from currvl.rewards import get_reward_funcs
+from currvl.training.datasets import to_grpo_dataset
+from currvl.training.rcpa import STATE_FILE, CurrvlRCPATrainer, order_by_difficulty
+from currvl.training.recipe import RecipeError, recipe_from_dict
+from currvl.training.run import train
+
+
+def length_reward(prompts, completions, **kwargs):
+    """A reward with spread, so groups have non-zero advantages."""
+    return [float(len(c[0]["content"]) % 5) for c in completions]
+
+
+def _trainer(tiny_model_dir, tmp_path, beta=0.04, **rcpa):
+    # mixed image sizes in one batch
+    samples = make_samples("scan", "train", 4, seed=0, image_size=(56, 112))
+    model, processor = load_model(tiny_model_dir)
+    args = GRPOConfig(
+        output_dir=str(tmp_path / "out"),
+        use_cpu=True,
+        bf16=False,
+        report_to="none",
+        num_generations=2,
+        per_device_train_batch_size=4,
+        max_completion_length=6,
+        max_steps=2,
+        learning_rate=0.05,
+        logging_steps=1,
+        save_strategy="no",
+        seed=0,
+        beta=beta,
+    )
+    trainer = CurrvlRCPATrainer(
+        model=model,
+        processing_class=processor,
+        reward_funcs=[*get_reward_funcs(["format", "accuracy"]), length_reward],
+        train_dataset=to_grpo_dataset(samples, with_reference=True),
+        args=args,
+        rcpa=RCPAConfig(**rcpa),
+    )
+    trainer.model.train()
+    trainer.current_gradient_accumulation_steps = 1  # set by Trainer.train() in real runs
+    return trainer
+
+
+def _rollouts(trainer):
+    torch.manual_seed(0)
+    batch = next(iter(trainer.get_train_dataloader()))
+    return batch, trainer._generate_and_score_completions(batch)
+
+
+def test_forced_tokens_are_exactly_the_reference_prefix(tiny_model_dir, tmp_path):
+    trainer = _trainer(tiny_model_dir, tmp_path, rho_max=0.5, steps=10)
+    batch, out = _rollouts(trainer)
+    tok = trainer.processing_class.tokenizer
+    for i, row in enumerate(batch):
+        ref = tok(row["reference"], add_special_tokens=False)["input_ids"]
+        k = prefix_length(0.5, len(ref))
+        assert 0 < k < len(ref)
+        assert out["completion_ids"][i, :k].tolist() == ref[:k]
+        assert out["forced_mask"][i].tolist() == [1] * k + [0] * (out["forced_mask"].size(1) - k)
+        assert out["completion_mask"][i, k:].sum() > 0, "the policy must still write something"
+    assert not out["reference_member"].any()
+
+
+def _loss_grad(trainer, out):
+    """d loss / d per-token log-prob, for every completion position."""
+    logps, entropies = trainer._policy_logps(trainer.model, out)
+    leaf = logps.detach().clone().requires_grad_(True)
+    trainer._policy_logps = lambda model, inputs: (leaf, entropies)
+    loss = trainer._compute_loss(trainer.model, out)
+    loss.backward()
+    return leaf.grad
+
+
+def test_forced_tokens_carry_no_grpo_gradient(tiny_model_dir, tmp_path):
+    trainer = _trainer(tiny_model_dir, tmp_path, rho_max=0.5, steps=10, imitation_weight=0.0)
+    _, out = _rollouts(trainer)
+    grad = _loss_grad(trainer, out)
+    forced = out["forced_mask"].bool()
+    assert forced.any()
+    assert torch.all(grad[forced] == 0)
+    generated = (out["completion_mask"].bool()) & ~forced
+    assert grad[generated].abs().sum() > 0
+
+
+def test_imitation_gradient_is_minus_lambda_over_forced_tokens(tiny_model_dir, tmp_path):
+    trainer = _trainer(tiny_model_dir, tmp_path, rho_max=0.5, steps=10, imitation_weight=2.0)
+    _, out = _rollouts(trainer)
+    grad = _loss_grad(trainer, out)
+    forced = out["forced_mask"].bool()
+    # lambda = 2.0 * rho / rho_max = 2.0 at step 0; NLL = -sum(logp) / n  =>  d/dlogp = -2 / n
+    expected = torch.full_like(grad[forced], -2.0 / forced.sum().item())
+    torch.testing.assert_close(grad[forced], expected)
+
+
+def test_without_curriculum_the_loss_is_plain_grpo(tiny_model_dir, tmp_path):
+    trainer = _trainer(tiny_model_dir, tmp_path, steps=0, weighting="none")
+    _, out = _rollouts(trainer)
+    assert out["forced_mask"].sum() == 0 and trainer.rho == 0.0
+    # perturb the "old" policy so the ratio and clipping are exercised, not just ratio == 1
+    logps = trainer._policy_logps(trainer.model, out)[0].detach()
+    out["old_per_token_logps"] = logps + 0.3 * torch.randn_like(logps)
+    ours = trainer._compute_loss(trainer.model, out)
+    theirs = GRPOTrainer._compute_loss(trainer, trainer.model, out)
+    assert torch.allclose(ours, theirs, atol=1e-6), (ours.item(), theirs.item())
+
+
+def test_reference_member_joins_each_group(tiny_model_dir, tmp_path):
+    trainer = _trainer(tiny_model_dir, tmp_path, rho_max=0.5, steps=10, constraint="reference_member")
+    batch, out = _rollouts(trainer)
+    tok = trainer.processing_class.tokenizer
+    members = out["reference_member"].tolist()
+    assert members == [False, True, False, True]  # the last rollout of each group of 2
+    for i, row in enumerate(batch):
+        n = int(out["forced_mask"][i].sum())
+        if members[i]:
+            ref = tok(row["reference"], add_special_tokens=False)["input_ids"]
+            assert out["completion_ids"][i, : len(ref)].tolist() == ref and n == len(ref) + 1
+        else:
+            assert n == 0
+    # the reference's tokens are trained by the policy gradient, not by imitation
+    policy = trainer._policy_mask(out)
+    assert torch.equal(policy, out["completion_mask"])
+
+
+def _recipe(model_dir, out, **rcpa):
+    return recipe_from_dict(
+        {
+            "method": "rcpa",
+            "output_dir": str(out),
+            "seed": 0,
+            "model": {"name_or_path": str(model_dir)},
+            "data": {"train": {"synthetic": "scan", "n": 8, "seed": 0}},
+            "rewards": ["format", "accuracy", "test_rcpa_trainer:length_reward"],
+            "trainer": {
+                "per_device_train_batch_size": 4,
+                "num_generations": 2,
+                "max_completion_length": 6,
+                "learning_rate": 0.01,
+                "max_steps": 4,
+                "save_steps": 1,
+                "report_to": "none",
+            },
+            "rcpa": rcpa,
+        }
+    )
+
+
+class CrashAt(TrainerCallback):
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            raise KeyboardInterrupt
+
+
+# familiarity: the accuracy signal is always >= 0, so progress rises by 0.5 after every step
+FAMILIAR = {
+    "progress": "familiarity",
+    "familiarity_threshold": 0.0,
+    "familiarity_window": 1,
+    "familiarity_increment": 0.5,
+    "ordering": "window",
+    "window": 4,
+}
+
+
+def _rhos(out):
+    return [h["rcpa/rho"] for h in json.loads((out / "log_history.json").read_text()) if "rcpa/rho" in h]
+
+
+def test_both_phases_run_and_resume_after_a_kill(tiny_model_dir, tmp_path):
+    straight = tmp_path / "straight"
+    final = train(_recipe(tiny_model_dir, straight, **FAMILIAR))
+    assert _rhos(straight) == [0.5, 0.25, 0.0, 0.0]  # pre-alignment, then plain GRPO
+    history = json.loads((straight / "log_history.json").read_text())
+    assert [("rcpa/imitation_loss" in h) for h in history if "rcpa/rho" in h] == [True, True, False, False]
+    assert all("frac_reward_zero_std" in h and "rcpa/grpo_loss" in h for h in history if "rcpa/rho" in h)
+    assert json.loads((straight / "checkpoint-2" / STATE_FILE).read_text())["value"] == 1.0
+
+    crashed = tmp_path / "crashed"
+    with pytest.raises(KeyboardInterrupt):
+        train(_recipe(tiny_model_dir, crashed, **FAMILIAR), callbacks=[CrashAt(1)])
+    resumed = train(_recipe(tiny_model_dir, crashed, **FAMILIAR), resume=True)
+    assert _rhos(crashed) == _rhos(straight)
+    a, b = load_file(str(final / "model.safetensors")), load_file(str(resumed / "model.safetensors"))
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], atol=1e-6, rtol=0)
+
+
+def test_difficulty_order_by_the_start_model_is_deterministic_and_cached(tiny_model_dir, tmp_path):
+    model, processor = load_model(tiny_model_dir)
+    samples = make_samples("scan", "train", 6, seed=0) + make_samples("general", "train", 2, seed=0)
+    cfg = RCPAConfig(ordering="easy_to_hard")
+    first = order_by_difficulty(model, processor, samples, cfg, tmp_path, seed=0)
+    cached = json.loads((tmp_path / "difficulty.json").read_text())
+    scores = dict(zip(cached["ids"], cached["reference_nll"], strict=True))
+    assert [scores[s["id"]] for s in first] == sorted(scores[s["id"]] for s in first)
+    again = order_by_difficulty(model, processor, samples, cfg, tmp_path, seed=0)
+    assert [s["id"] for s in again] == [s["id"] for s in first]
+
+
+def test_rcpa_settings_are_checked(tiny_model_dir, tmp_path):
+    with pytest.raises(RecipeError, match=r"rcpa: .*schedule"):
+        _recipe(tiny_model_dir, tmp_path / "a", schedule="cosin")
+    with pytest.raises(RecipeError, match="did you mean 'rcpa.rho_max'"):
+        _recipe(tiny_model_dir, tmp_path / "b", rho_mx=0.5)
+    with pytest.raises(RecipeError, match="need method 'rcpa'"):
+        recipe_from_dict(
+            {
+                "method": "grpo",
+                "model": {"name_or_path": "m"},
+                "data": {"train": "x.jsonl"},
+                "rcpa": {"steps": 3},
+            }
+        )
