@@ -74,3 +74,24 @@ def test_unknown_data_format(tmp_path):
     p = _write(tmp_path, BASE + "  formats: [open, quiz]\n")
     with pytest.raises(RecipeError, match=r":6: data.formats: \['quiz'\] not in"):
         load_recipe(p)
+
+
+def test_scientific_notation_without_a_dot_is_a_number(tmp_path):
+    # YAML 1.1 reads 1e-6 as the string "1e-6"; torch's optimiser would fail on it after model loading
+    p = _write(tmp_path, BASE + "trainer:\n  learning_rate: 1e-6\n  beta: 4e-2\n")
+    recipe = load_recipe(p, {"trainer.max_grad_norm": "1e0"})
+    assert recipe.trainer == {"learning_rate": 1e-6, "beta": 0.04, "max_grad_norm": 1.0}
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("  max_steps: ten", r":7: trainer.max_steps: expected <class 'int'>, got str 'ten'"),
+        ("  learning_rate: fast", r":7: trainer.learning_rate: expected <class 'float'>, got str"),
+        ("  gradient_checkpointing: maybe", r":7: trainer.gradient_checkpointing: expected <class 'bool'>"),
+    ],
+)
+def test_trainer_values_of_the_wrong_type_fail_with_line(tmp_path, line, message):
+    p = _write(tmp_path, BASE + "trainer:\n" + line + "\n")
+    with pytest.raises(RecipeError, match=message):
+        load_recipe(p)

@@ -156,10 +156,30 @@ def _build(cls: type, data: dict[str, Any], prefix: str, src: str, lines: dict[s
                 raise
             except (TypeError, ValueError) as err:
                 raise RecipeError(f"{where}: {err}") from None
-        elif not _type_ok(value, annotation):
-            raise RecipeError(f"{where}: expected {annotation}, got {type(value).__name__} {value!r}")
+        else:
+            value = _coerce_number(value, annotation)
+            if not _type_ok(value, annotation):
+                raise RecipeError(f"{where}: expected {annotation}, got {type(value).__name__} {value!r}")
         kwargs[key] = value
     return cls(**kwargs)
+
+
+def _accepts(annotation: Any, kind: type) -> bool:
+    if annotation is kind:
+        return True
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return any(a is kind for a in typing.get_args(annotation))
+    return False
+
+
+def _coerce_number(value: Any, annotation: Any) -> Any:
+    """YAML 1.1 reads `1e-6` (no dot) as a string; where a float is expected, read it as the number."""
+    if isinstance(value, str) and _accepts(annotation, float) and not _accepts(annotation, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
 
 
 def _trainer_fields(method: str) -> set[str]:
@@ -214,13 +234,32 @@ def _check_trainer_keys(
     trainer: dict[str, Any], method: str, prefix: str, source: str, lines: dict[str, int]
 ) -> None:
     known = _trainer_fields(method)
-    for key in trainer:
+    hints = _trainer_hints(method)
+    for key, value in list(trainer.items()):
+        where = f"{source}:{lines.get(f'{prefix}.{key}', '?')}: {prefix}.{key}"
         if key not in known:
             close = difflib.get_close_matches(key, sorted(known), n=1)
             hint = f" (did you mean '{prefix}.{close[0]}'?)" if close else ""
-            raise RecipeError(
-                f"{source}:{lines.get(f'{prefix}.{key}', '?')}: {prefix}.{key}: not a field of the {method} trainer config{hint}"
-            )
+            raise RecipeError(f"{where}: not a field of the {method} trainer config{hint}")
+        annotation = hints.get(key, Any)
+        if any(_accepts(annotation, t) for t in (float, int, bool)) and not _accepts(annotation, str):
+            value = trainer[key] = _coerce_number(value, annotation)
+            if value is not None and not _type_ok(value, annotation):
+                raise RecipeError(f"{where}: expected {annotation}, got {type(value).__name__} {value!r}")
+
+
+def _trainer_hints(method: str) -> dict[str, Any]:
+    """Type hints of the trainer config's fields (numbers and flags are checked up front)."""
+    from trl import GRPOConfig, SFTConfig
+
+    cls = SFTConfig if method == "sft" else GRPOConfig
+    hints: dict[str, Any] = {}
+    for klass in reversed(cls.__mro__):
+        try:
+            hints.update(typing.get_type_hints(klass))
+        except Exception:  # a base whose annotations do not resolve: skip its fields
+            continue
+    return hints
 
 
 def _check_self_improve(recipe: Recipe, lines: dict[str, int]) -> None:
