@@ -58,7 +58,7 @@ def _write_configs(tmp_path, model_dir):
 def test_compare_runs_every_method_and_writes_the_report(tiny_model_dir, tmp_path):
     path = _write_configs(tmp_path, tiny_model_dir)
     assert main(["compare", str(path), "--quick"]) == 0
-    out = tmp_path / "out"
+    out = tmp_path / "out-quick"  # quick runs never share a folder with the full ones
     report = json.loads((out / "report.json").read_text())
     assert [m["method"] for m in report["methods"]] == ["SFT", "Curr-RL", "Curr-ReFT"]
     for row in report["runs"]:

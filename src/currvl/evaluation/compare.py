@@ -40,7 +40,8 @@ class CompareConfig:
     domain_n: int = 100
     seeds: list[int] = field(default_factory=lambda: [0])
     methods: list[MethodSpec] = field(default_factory=list)
-    quick: dict[str, Any] = field(default_factory=dict)  # general_n, domain_n, overrides: {METHOD: {...}}
+    # --quick: general_n, domain_n, output_dir (default: output_dir + "-quick"), overrides: {METHOD: {...}}
+    quick: dict[str, Any] = field(default_factory=dict)
     source: str = "<memory>"
 
 
@@ -78,7 +79,8 @@ def load_compare_config(path: str | Path, quick: bool = False) -> CompareConfig:
         if m.source is not None and m.source not in names:
             raise ValueError(f"{path}: method {m.name}: source {m.source!r} is not a method of this config")
     cfg = CompareConfig(**data, methods=methods, source=str(path))
-    if quick:
+    if quick:  # its own folder: cached runs of the quick recipes must never stand in for the full ones
+        cfg.output_dir = cfg.quick.get("output_dir", f"{cfg.output_dir}-quick")
         cfg.general_n = cfg.quick.get("general_n", cfg.general_n)
         cfg.domain_n = cfg.quick.get("domain_n", cfg.domain_n)
         for m in cfg.methods:
