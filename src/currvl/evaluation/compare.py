@@ -347,9 +347,16 @@ def plot_scatter(result: dict[str, Any], path: Path) -> Path:
     b = result["base"]
     ax.scatter([b["domain"]], [b["general"]], marker="x", color="black")
     ax.annotate("base", (b["domain"], b["general"]))
+    xs, ys = [b["domain"]], [b["general"]]
     for r in result["runs"]:
         ax.scatter([r["domain_after"]], [r["general_after"]])
-        ax.annotate(r["method"], (r["domain_after"], r["general_after"]))
+        ax.annotate(
+            r["method"], (r["domain_after"], r["general_after"]), xytext=(4, 2), textcoords="offset points"
+        )
+        xs.append(r["domain_after"] or 0.0)
+        ys.append(r["general_after"] or 0.0)
+    ax.set_xlim(-0.03, max(0.2, max(xs) + 0.1))  # scores live in [0, 1]; keep 0 visible as 0
+    ax.set_ylim(-0.03, max(0.2, max(ys) + 0.1))
     ax.set_xlabel("domain score")
     ax.set_ylabel("general score")
     ax.set_title("domain gain vs general ability")
@@ -365,10 +372,15 @@ def plot_curves(rows: list[dict[str, Any]], path: Path) -> Path:
     fig = Figure(figsize=(10, 3.5))
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, 2)
+    plotted: dict[str, list[str]] = {}  # a derived method shares its source's RL steps: one line, both names
     for r in rows:
-        if not r["curve"]:
+        if r["curve"]:
+            plotted.setdefault(json.dumps(r["curve"]), []).append(f"{r['method']} (seed {r['seed']})")
+    for r in rows:
+        names = plotted.pop(json.dumps(r["curve"]), None) if r["curve"] else None
+        if not names:
             continue
-        label = f"{r['method']} (seed {r['seed']})"
+        label = " = ".join(names)
         steps = [p["step"] for p in r["curve"]]
         axes[0].plot(steps, [p["reward"] for p in r["curve"]], label=label)
         axes[1].plot(steps, [p["frac_reward_zero_std"] for p in r["curve"]], label=label)
