@@ -112,3 +112,24 @@ def test_nothing_kept_leaves_the_rl_model_final(tiny_model_dir, tmp_path):
 def test_bad_self_improve_settings_fail_before_training(tiny_model_dir, tmp_path, override, message):
     with pytest.raises(RecipeError, match=message.replace("(", r"\(")):
         _recipe(tiny_model_dir, tmp_path / "run", **override)
+
+
+def test_a_sampling_pass_cut_short_is_redone_on_resume(tiny_model_dir, tmp_path, monkeypatch):
+    import currvl.algorithms.self_improve as si
+
+    out = tmp_path / "run"
+    real = si.self_improvement_set
+
+    def dies_half_way(*args, **kwargs):
+        (out / "self-improve" / "kept.jsonl").write_text('{"id": "half-writ')  # what a kill leaves
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(si, "self_improvement_set", dies_half_way)
+    with pytest.raises(KeyboardInterrupt):
+        train(_recipe(tiny_model_dir, out))
+    assert not (out / "self-improve" / "stats.json").exists()
+    monkeypatch.setattr(si, "self_improvement_set", real)
+    final = train(_recipe(tiny_model_dir, out), resume=True)
+    assert final == out / "self-improve" / "sft" / "final"
+    assert json.loads((out / "self-improve" / "stats.json").read_text())["kept"] == 4
+    assert len((out / "self-improve" / "kept.jsonl").read_text().splitlines()) == 4
