@@ -99,7 +99,7 @@ def train_curriculum(
     resume: bool = False,
     callbacks: list | None = None,
 ) -> Path:
-    from currvl.training.run import build_trainer, plot_training_curves
+    from currvl.training.run import build_trainer, save_final
 
     stages = parse_stages(recipe.curriculum or [], recipe.source)
     for stage in stages:
@@ -142,11 +142,7 @@ def train_curriculum(
             raise RuntimeError(
                 f"stage {stage.name!r} ended at step {curriculum.stage_step} without a hand-off"
             )
-        trainer.save_model(str(final))
-        trainer.processing_class.save_pretrained(str(final))
-        history = trainer.state.log_history
-        (stage_dir / "log_history.json").write_text(json.dumps(history, indent=2))
-        plot_training_curves(history, stage_dir / "training_curves.png")
+        history = save_final(trainer, final, stage_dir)
         metrics.append(
             {**stage_metrics(stage, history), "hand_off": dataclasses.asdict(curriculum.transitions[-1])}
         )

@@ -190,11 +190,7 @@ def _train_single(
     if resume and checkpoint is None:
         log.warning("--resume: no checkpoint in %s yet, starting from scratch", out)
     trainer.train(resume_from_checkpoint=checkpoint)
-    trainer.save_model(str(final))
-    trainer.processing_class.save_pretrained(str(final))
-    history = trainer.state.log_history
-    (out / "log_history.json").write_text(json.dumps(history, indent=2))
-    plot_training_curves(history, out / "training_curves.png")
+    save_final(trainer, final, out)
     return final
 
 
@@ -204,6 +200,16 @@ def _recipe_dict(recipe: Recipe) -> dict[str, Any]:
     d = dataclasses.asdict(recipe)
     d.pop("source", None)
     return d
+
+
+def save_final(trainer, final: Path, run_dir: Path) -> list[dict[str, Any]]:
+    """What every finished run leaves: the final model and processor, the log history, the curves."""
+    trainer.save_model(str(final))
+    trainer.processing_class.save_pretrained(str(final))
+    history = trainer.state.log_history
+    (run_dir / "log_history.json").write_text(json.dumps(history, indent=2))
+    plot_training_curves(history, run_dir / "training_curves.png")
+    return history
 
 
 def plot_training_curves(history: list[dict[str, Any]], path: Path) -> Path | None:

@@ -118,7 +118,7 @@ def run_self_improvement(
 ) -> Path:
     """Stage B from the RL model at `model_path`; returns the folder of the final model."""
     from currvl.data.io import read_jsonl
-    from currvl.training.run import build_trainer, plot_training_curves
+    from currvl.training.run import build_trainer, save_final
 
     si = recipe.self_improve
     assert si is not None
@@ -142,11 +142,7 @@ def run_self_improvement(
     kept = read_jsonl(kept_file, validate=True)
     trainer = build_trainer(_sft_recipe(recipe, si, model_path, kept_file), sft_dir, kept, callbacks)
     trainer.train(resume_from_checkpoint=checkpoint)
-    trainer.save_model(str(final))
-    trainer.processing_class.save_pretrained(str(final))
-    history = trainer.state.log_history
-    (sft_dir / "log_history.json").write_text(json.dumps(history, indent=2))
-    plot_training_curves(history, sft_dir / "training_curves.png")
+    save_final(trainer, final, sft_dir)
     summary = {**stats, "from_model": str(model_path), "sft_steps": trainer.state.global_step}
     (final / DONE_FILE).write_text(json.dumps(summary, indent=2))  # last: marks stage B done
     return final
