@@ -9,6 +9,7 @@ Its release has no code for this stage. Here scoring is rule-based wherever a re
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -153,3 +154,17 @@ def write_kept(kept: list[dict[str, Any]], path: str | Path, overwrite: bool = F
     from currvl.data.io import write_jsonl
 
     return write_jsonl(kept, Path(path), overwrite=overwrite)
+
+
+def write_self_improvement(kept: list[dict[str, Any]], stats: dict[str, Any], folder: str | Path) -> Path:
+    """`folder/kept.jsonl` (empty when nothing passed) then `folder/stats.json`, written last so that
+    its presence says the sampling pass is complete. Returns the kept set's path."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    kept_file = folder / "kept.jsonl"
+    if kept:
+        write_kept(kept, kept_file, overwrite=True)
+    else:
+        kept_file.write_text("")
+    (folder / "stats.json").write_text(json.dumps(stats, indent=2))
+    return kept_file

@@ -251,7 +251,11 @@ def format_scores(results: dict[str, dict[str, Any]]) -> str:
 
 
 def cmd_self_improve(args: argparse.Namespace) -> int:
-    from currvl.algorithms.self_improve import SelfImproveConfig, self_improvement_set, write_kept
+    from currvl.algorithms.self_improve import (
+        SelfImproveConfig,
+        self_improvement_set,
+        write_self_improvement,
+    )
     from currvl.models import load_model
     from currvl.training.datasets import load_source
 
@@ -268,14 +272,9 @@ def cmd_self_improve(args: argparse.Namespace) -> int:
         keep=args.keep,
     )
     kept, stats = self_improvement_set(model, processor, samples, cfg)
-    out.mkdir(parents=True, exist_ok=True)
-    if kept:
-        write_kept(kept, out / "kept.jsonl", overwrite=True)
-    else:
-        (out / "kept.jsonl").write_text("")
-    (out / "stats.json").write_text(json.dumps(stats, indent=2))
+    kept_file = write_self_improvement(kept, stats, out)
     print(json.dumps(stats, indent=2))
-    print(f"kept set: {out / 'kept.jsonl'} (fine-tune on it with a method: sft recipe, e.g. lr 2e-7)")
+    print(f"kept set: {kept_file} (fine-tune on it with a method: sft recipe, e.g. lr 2e-7)")
     return 0
 
 

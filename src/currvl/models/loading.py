@@ -19,6 +19,13 @@ def resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype | str | None:
     return _DTYPES[dtype]
 
 
+def inference_placement() -> dict[str, Any]:
+    """`load_model` keywords for sampling and evaluation: bfloat16 on the GPU when there is one, else
+    float32 on the CPU."""
+    on_gpu = torch.cuda.is_available()
+    return {"dtype": "bfloat16" if on_gpu else "float32", "device": "cuda" if on_gpu else None}
+
+
 def load_processor(name_or_path: str | Path, **processor_kwargs: Any):
     """The model's processor with left padding, which batched generation and Qwen-VL rope indices need."""
     processor = AutoProcessor.from_pretrained(str(name_or_path), **processor_kwargs)

@@ -53,8 +53,12 @@ def load_self_improve_data(recipe: Recipe) -> list[dict[str, Any]]:
 def _sample_and_filter(
     recipe: Recipe, model_path: str | Path, samples: list[dict[str, Any]], folder: Path
 ) -> dict[str, Any]:
-    from currvl.algorithms.self_improve import SelfImproveConfig, self_improvement_set, write_kept
-    from currvl.models.loading import load_model
+    from currvl.algorithms.self_improve import (
+        SelfImproveConfig,
+        self_improvement_set,
+        write_self_improvement,
+    )
+    from currvl.models.loading import inference_placement, load_model
 
     si = recipe.self_improve
     assert si is not None
@@ -64,10 +68,7 @@ def _sample_and_filter(
     if folder.exists():
         shutil.rmtree(folder)  # a sampling pass that died half-way restarts clean
     folder.mkdir(parents=True)
-    on_gpu = torch.cuda.is_available()
-    model, processor = load_model(
-        str(model_path), dtype="bfloat16" if on_gpu else "float32", device="cuda" if on_gpu else None
-    )
+    model, processor = load_model(str(model_path), **inference_placement())
     cfg = SelfImproveConfig(
         num_samples=si.num_samples,
         temperature=si.temperature,
@@ -80,11 +81,7 @@ def _sample_and_filter(
     log.info("self-improvement: sampling %d answers for each of %d queries", si.num_samples, len(samples))
     kept, stats = self_improvement_set(model, processor, samples, cfg)
     del model
-    if kept:
-        write_kept(kept, folder / "kept.jsonl", overwrite=True)
-    else:
-        (folder / "kept.jsonl").write_text("")
-    stats_file.write_text(json.dumps(stats, indent=2))
+    write_self_improvement(kept, stats, folder)
     log.info(
         "self-improvement: kept %d answers (%d of %d queries) at threshold %.0f",
         stats["kept"],
