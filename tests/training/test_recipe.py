@@ -19,14 +19,14 @@ def test_shipped_recipes_are_valid(path):
 
 @pytest.mark.parametrize("path", COMPARE_CONFIGS, ids=lambda p: p.name)
 def test_shipped_compare_configs_name_valid_recipes(path):
-    from currvl.evaluation.compare import _recipe_path, load_compare_config
+    from currvl.evaluation.compare import load_compare_config
 
     for quick in (False, True):
         cfg = load_compare_config(path, quick=quick)
         for spec in cfg.methods:
             if spec.recipe:
                 overrides = {"output_dir": "x", "model.name_or_path": "m", **spec.overrides}
-                load_recipe(_recipe_path(spec, cfg), overrides)
+                load_recipe(spec.recipe, overrides)
 
 
 def _write(tmp_path, text):

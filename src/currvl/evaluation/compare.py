@@ -65,12 +65,11 @@ def load_compare_config(path: str | Path, quick: bool = False) -> CompareConfig:
         spec = MethodSpec(**m)
         if (spec.recipe is None) == (spec.source is None):
             raise ValueError(f"{path}: methods.{i} ({spec.name}): give either recipe or source (+ model)")
-        if (
-            spec.recipe is not None
-            and not (path.parent.parent / spec.recipe).exists()
-            and not Path(spec.recipe).exists()
-        ):
-            raise ValueError(f"{path}: methods.{i} ({spec.name}): recipe {spec.recipe} not found")
+        if spec.recipe is not None:
+            recipe = _recipe_path(spec.recipe, path)
+            if not recipe.exists():
+                raise ValueError(f"{path}: methods.{i} ({spec.name}): recipe {spec.recipe} not found")
+            spec.recipe = str(recipe)
         methods.append(spec)
     names = [m.name for m in methods]
     if len(set(names)) != len(names):
@@ -88,11 +87,11 @@ def load_compare_config(path: str | Path, quick: bool = False) -> CompareConfig:
     return cfg
 
 
-def _recipe_path(spec: MethodSpec, cfg: CompareConfig) -> Path:
-    p = Path(spec.recipe or "")
-    if p.exists():
-        return p
-    return Path(cfg.source).resolve().parent.parent / p
+def _recipe_path(recipe: str, config: Path) -> Path:
+    """A recipe named in a compare config: as given (from the working folder), else relative to the
+    repository the config lives in (configs/NAME.yaml -> the folder above configs/)."""
+    p = Path(recipe)
+    return p if p.exists() else config.resolve().parent.parent / p
 
 
 def ensure_base(cfg: CompareConfig) -> Path:
@@ -125,7 +124,7 @@ def _run_method(spec: MethodSpec, cfg: CompareConfig, base: Path, seed: int, out
         "seed": seed,
         **spec.overrides,
     }
-    recipe = load_recipe(_recipe_path(spec, cfg), overrides)
+    recipe = load_recipe(spec.recipe, overrides)
     t0 = time.perf_counter()
     final = train(recipe, resume=True)
     info = {
@@ -168,14 +167,11 @@ def _derived(spec: MethodSpec, source_info: dict[str, Any]) -> dict[str, Any]:
 def _evaluate(model_dir: str | Path, cfg: CompareConfig, cache: Path) -> dict[str, Any]:
     from currvl.evaluation.evaluate import evaluate_sets
     from currvl.evaluation.probe import probe_sets
-    from currvl.models import load_model
+    from currvl.models.loading import inference_placement, load_model
 
     if cache.exists():
         return json.loads(cache.read_text())
-    import torch
-
-    device = "cuda" if torch.cuda.is_available() else None
-    model, processor = load_model(str(model_dir), dtype="bfloat16" if device else "float32", device=device)
+    model, processor = load_model(str(model_dir), **inference_placement())
     sets = probe_sets(cfg.domain, general_n=cfg.general_n, domain_n=cfg.domain_n)
     results = evaluate_sets(model, processor, sets, batch_size=32, max_new_tokens=64)
     cache.parent.mkdir(parents=True, exist_ok=True)
