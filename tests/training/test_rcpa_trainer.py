@@ -138,6 +138,32 @@ def test_reference_member_joins_each_group(tiny_model_dir, tmp_path):
     assert torch.equal(policy, out["completion_mask"])
 
 
+def test_graded_rewards_are_gated_at_the_moving_threshold(tiny_model_dir, tmp_path):
+    trainer = _trainer(tiny_model_dir, tmp_path, steps=10, delta_min=0.3, delta_max=0.7)
+    rouge, cider = get_reward_funcs(["rouge_l", "cider"], similarity_threshold=0.5)
+
+    def findings_f1(prompts, completions, **kwargs):  # a user's reward without a gate of its own
+        return [0.2 if i % 2 == 0 else 0.9 for i in range(len(completions))]
+
+    trainer = CurrvlRCPATrainer(
+        model=trainer.model,
+        processing_class=trainer.processing_class,
+        reward_funcs=[rouge, cider, findings_f1],
+        train_dataset=trainer.train_dataset,
+        args=trainer.args,
+        rcpa=RCPAConfig(steps=10, delta_min=0.3, delta_max=0.7, gated_rewards=["rouge_l", "findings_f1"]),
+    )
+    own, wrapped = trainer.reward_funcs[0], trainer.reward_funcs[2]
+    assert own is rouge and trainer.reward_funcs[1] is cider  # they gate themselves: not wrapped
+    trainer.model.train()
+    _rollouts(trainer)  # step 0: delta = 0.3, below rouge_l's own 0.5
+    assert rouge.similarity_threshold == 0.5 and cider.similarity_threshold == 0.5
+    trainer.state.global_step = 10  # delta = 0.7
+    _rollouts(trainer)
+    assert rouge.similarity_threshold == pytest.approx(0.7) and cider.similarity_threshold == 0.5
+    assert wrapped(prompts=[None, None], completions=[None, None]) == [0.0, 0.9]
+
+
 def _recipe(model_dir, out, **rcpa):
     return recipe_from_dict(
         {

@@ -37,11 +37,18 @@ REFERENCE_COLUMN = "reference"
 
 
 class ThresholdGatedReward:
-    """A graded reward (e.g. ROUGE-L) that counts only at or above the trainer's current threshold delta."""
+    """Gates a graded reward that has no threshold of its own (a user's function named in
+    `rcpa.gated_rewards`) at the trainer's current delta. currvl's similarity rewards gate themselves:
+    the trainer moves their `similarity_threshold` instead."""
 
     def __init__(self, func, trainer: CurrvlRCPATrainer) -> None:
         self.func, self.trainer = func, trainer
         self.__name__ = getattr(func, "__name__", type(func).__name__)
+
+    def __getattr__(self, name: str) -> Any:  # e.g. `failed_indices` of the guarded reward inside
+        if name.startswith("__") or name == "func":
+            raise AttributeError(name)
+        return getattr(self.func, name)
 
     def __call__(self, prompts, completions, **kwargs) -> list[float | None]:
         delta = self.trainer.delta
@@ -77,11 +84,18 @@ class CurrvlRCPATrainer(CurrvlGRPOTrainer):
             raise ValueError("RCPA needs currvl's GRPO loss: use loss_type grpo, bnpo, dr_grpo or dapo")
         if self.use_vllm and self.rcpa.per_rollout_prefix:
             raise ValueError("rcpa.per_rollout_prefix needs one prompt per rollout; not available with vLLM")
-        gated = set(self.rcpa.gated_rewards)
-        self.reward_funcs = [
-            ThresholdGatedReward(f, self) if getattr(f, "__name__", None) in gated else f
-            for f in self.reward_funcs
-        ]
+        # Graded rewards count only at or above delta: (reward, its configured threshold) for those that
+        # gate themselves, a wrapper for any other named in gated_rewards.
+        self._own_gates: list[tuple[Any, float]] = []
+        funcs = []
+        for f in self.reward_funcs:
+            if getattr(f, "__name__", None) in self.rcpa.gated_rewards:
+                if hasattr(f, "set_similarity_threshold"):
+                    self._own_gates.append((f, f.similarity_threshold))
+                else:
+                    f = ThresholdGatedReward(f, self)
+            funcs.append(f)
+        self.reward_funcs = funcs
         self.add_callback(_ProgressCallback(self))
 
     # --- curriculum state ---------------------------------------------------------------------------
@@ -186,6 +200,8 @@ class CurrvlRCPATrainer(CurrvlGRPOTrainer):
         p = self.progress.at_step(step)
         self.rho = prefix_ratio(p, self.rcpa)
         self.delta = reward_threshold(p, self.rcpa)
+        for reward, configured in self._own_gates:
+            reward.set_similarity_threshold(max(configured, self.delta))
         self._plan_constraints(inputs, step)
         try:
             out = super()._generate_and_score_completions(inputs)
@@ -219,14 +235,23 @@ class CurrvlRCPATrainer(CurrvlGRPOTrainer):
         member = inputs["reference_member"].unsqueeze(1).to(mask.dtype)
         return mask * (1 - forced) + mask * forced * member
 
+    def _trained_rewards(self) -> torch.Tensor:
+        """The per-function rewards the advantages come from (full answer or continuation, by scope)."""
+        assert self._rewards is not None
+        return self._rewards[1 if self.rcpa.reward_scope == "continuation" else 0]
+
+    def _weighted_total(self, rewards: torch.Tensor) -> torch.Tensor:
+        """Per-rollout reward as TRL sums the functions (weighted nansum); NaN where none could score."""
+        total = (rewards * self.reward_weights.to(rewards.device).unsqueeze(0)).nansum(dim=1)
+        total[torch.isnan(rewards).all(dim=1)] = float("nan")
+        return total
+
     def _add_cdp_weights(self, out: dict[str, Any], local_rows: int) -> None:
         if self._rewards is None or self.rcpa.weighting == "none":
             return
-        rewards = self._rewards[1] if self.rcpa.reward_scope == "continuation" else self._rewards[0]
-        weights = self.reward_weights.to(rewards.device)
-        total = (rewards * weights.unsqueeze(0)).nansum(dim=1)
-        total[torch.isnan(rewards).all(dim=1)] = float("nan")
-        w = difficulty_weights(total, self.num_generations, self.rcpa, max_reward=float(weights.sum()))
+        total = self._weighted_total(self._trained_rewards())
+        max_reward = float(self.reward_weights.sum())
+        w = difficulty_weights(total, self.num_generations, self.rcpa, max_reward=max_reward)
         start = self.accelerator.process_index * local_rows
         out["cdp_weights"] = w[start : start + local_rows]
 
@@ -239,13 +264,12 @@ class CurrvlRCPATrainer(CurrvlGRPOTrainer):
         lengths = [len(f) for f in forced] if forced else [0]
         metrics["rcpa/forced_tokens"].append(sum(lengths) / len(lengths))
         if self._rewards is not None:
-            weights = self.reward_weights.to(self._rewards[0].device).unsqueeze(0)
-            full, cont = ((r * weights).nansum(dim=1).mean().item() for r in self._rewards)
+            full, cont = (self._weighted_total(r).nan_to_num(0.0).mean().item() for r in self._rewards)
             metrics["rcpa/reward_full"].append(full)
             metrics["rcpa/reward_continuation"].append(cont)
             names = list(self.reward_func_names)
             if "accuracy" in names and self.rcpa.familiarity_signal == "reward":
-                col = self._rewards[0 if self.rcpa.reward_scope == "full" else 1][:, names.index("accuracy")]
+                col = self._trained_rewards()[:, names.index("accuracy")]
                 self._signals.append(torch.nanmean(col).item())
         if "cdp_weights" in out:
             metrics["rcpa/cdp_weight_max"].append(out["cdp_weights"].max().item())
