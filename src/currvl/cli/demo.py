@@ -68,16 +68,14 @@ def grpo_recipe(base: Path, out: Path, sizes: DemoSizes) -> Recipe:
 
 
 def _evaluate(model_dir: Path, sizes: DemoSizes) -> dict[str, dict[str, Any]]:
-    from currvl.data.synthetic import make_samples
-    from currvl.evaluation.evaluate import evaluate
+    from currvl.evaluation.evaluate import evaluate_sets
+    from currvl.evaluation.probe import probe_sets
     from currvl.models import load_model
 
     model, processor = load_model(model_dir)
-    out = {}
-    for world, n in (("general", sizes.general_test), ("scan", sizes.domain_test)):
-        samples = make_samples(world, "test", n=n, seed=0)
-        out[world] = evaluate(model, processor, samples, batch_size=32, max_new_tokens=64)
-    return out
+    sets = probe_sets("synthetic:scan", general_n=sizes.general_test, domain_n=sizes.domain_test)
+    results = evaluate_sets(model, processor, sets, batch_size=32, max_new_tokens=64)
+    return {"general": results["general"], "scan": results["domain"]}
 
 
 def run_demo(workdir: Path, quick: bool = False, rebuild_base: bool = False) -> dict[str, Any]:

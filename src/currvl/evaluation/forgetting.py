@@ -236,27 +236,21 @@ def plot_forgetting(report: dict[str, Any], path: str | Path) -> Path:
     ax = fig.add_subplot(1, 1, 1)
     x = list(range(len(groups)))
     w = 0.38
-    bars_b = ax.bar(
-        [i - w / 2 for i in x],
-        before,
-        w,
-        label=report["base"],
-        color="#9aa5b1",
-        yerr=errors("ci95_before", before),
-        capsize=3,
-        ecolor="#555",
+    sides = (
+        ("ci95_before", before, -w / 2, report["base"], "#9aa5b1"),
+        ("ci95_after", after, w / 2, report["tuned"], "#2f7ed8"),
     )
-    bars_a = ax.bar(
-        [i + w / 2 for i in x],
-        after,
-        w,
-        label=report["tuned"],
-        color="#2f7ed8",
-        yerr=errors("ci95_after", after),
-        capsize=3,
-        ecolor="#555",
-    )
-    for bars in (bars_b, bars_a):
+    for ci_key, values, shift, label, color in sides:
+        bars = ax.bar(
+            [i + shift for i in x],
+            values,
+            w,
+            label=label,
+            color=color,
+            yerr=errors(ci_key, values),
+            capsize=3,
+            ecolor="#555",
+        )
         ax.bar_label(bars, fmt="%.2f", fontsize=7, padding=1)
     totals = 2 if report.get("domain") else 1
     if len(groups) > totals:  # a thin line between the totals and the per-category bars

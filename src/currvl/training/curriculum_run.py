@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import shutil
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,7 @@ class CurriculumCallback(TrainerCallback):
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         value = (logs or {}).get(ACCURACY_KEY)
-        if value is not None and value == value and self.transition is None:  # NaN: nothing was scorable
+        if value is not None and not math.isnan(value) and self.transition is None:  # NaN: nothing scorable
             self.transition = self.curriculum.record(value)
             if self.transition is not None:
                 control.should_training_stop = True
