@@ -66,6 +66,9 @@ def test_compare_runs_every_method_and_writes_the_report(tiny_model_dir, tmp_pat
         assert row["domain_after"] == evals["domain"]["score"]
         assert row["general_after"] == evals["general"]["score"]
         assert evals["general"]["n"] == 4 and evals["domain"]["n"] == 3  # quick: general_n 4
+        kl = json.loads((out / "evals" / f"{row['method']}-seed0.kl.json").read_text())
+        assert row["kl_base_tuned"] == kl["kl_per_token"] and kl["kl_per_token"] >= 0.0
+        assert row["retention_ci95"] is None or len(row["retention_ci95"]) == 2
     runs = {r["method"]: r for r in report["runs"]}
     assert runs["SFT"]["steps"] == 1  # the quick override
     assert runs["Curr-RL"]["steps"] == 1 and runs["Curr-ReFT"]["steps"] == 3  # + 2 SFT steps of stage B
@@ -73,7 +76,7 @@ def test_compare_runs_every_method_and_writes_the_report(tiny_model_dir, tmp_pat
     assert runs["Curr-ReFT"]["model"].endswith("self-improve/sft/final")
     assert len(runs["Curr-RL"]["curve"]) == 1 and runs["SFT"]["curve"] == []
     md = (out / "report.md").read_text()
-    for name in ("| base |", "| SFT |", "| Curr-RL |", "| Curr-ReFT |"):
+    for name in ("| base |", "| SFT |", "| Curr-RL |", "| Curr-ReFT |", "KL (nats/token)", "| SFT | 0 |"):
         assert name in md
     assert (out / "domain_vs_general.png").stat().st_size > 0
     assert (out / "training_curves.png").stat().st_size > 0

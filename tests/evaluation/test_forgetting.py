@@ -100,12 +100,13 @@ def test_table_and_markdown_show_the_numbers(base, tuned):
     ):
         assert text in table
     count_line = next(line for line in table.splitlines() if line.strip().startswith("count"))
-    assert count_line.split()[1:6] == ["0.600", "0.200", "-0.400", "0.333", "100"]
-    assert count_line.endswith("*")
+    # no per-item records here: no paired intervals ("-"), significance from the unpaired intervals
+    assert count_line.split()[1:] == ["0.600", "0.200", "-0.400", "*", "-", "0.333", "-", "100"]
+    assert "intervals before and after do not overlap (unpaired)" in table
     assert "forgotten (significant drop): count" in table
     md = format_markdown(report)
-    assert "| general / count | 0.600 | 0.200 | -0.400 * | 0.333 | 100 |" in md
-    assert "| **domain** | 0.200 | 0.700 | +0.500 * |  | 100 |" in md
+    assert "| general / count | 0.600 | 0.200 | -0.400 \\* | - | 0.333 | - | 100 |" in md
+    assert "| **domain** | 0.200 | 0.700 | +0.500 \\* | - | - | - | 100 |" in md
 
 
 def test_png_and_report_files_never_overwritten_silently(base, tuned, tmp_path):

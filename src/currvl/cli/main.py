@@ -117,14 +117,16 @@ def _report_out(args: argparse.Namespace, default: str) -> Path:
     return out
 
 
-def _finish_report(args: argparse.Namespace, base: dict, tuned: dict, out: Path, meta: dict) -> int:
+def _finish_report(
+    args: argparse.Namespace, base: dict, tuned: dict, out: Path, meta: dict, kl: dict | None = None
+) -> int:
     """Build, print and write the forgetting report (+ every model's results in evaluations.json)."""
     from datetime import datetime, timezone
 
     from currvl.evaluation.evaluate import write_report
     from currvl.evaluation.forgetting import forgetting_report, format_table, write_forgetting
 
-    report = forgetting_report(base, tuned, base_name=str(args.base), tuned_name=str(args.model))
+    report = forgetting_report(base, tuned, base_name=str(args.base), tuned_name=str(args.model), kl=kl)
     report["meta"] = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), **meta}
     print(format_table(report))
     paths = write_forgetting(report, out, overwrite=args.overwrite)
@@ -151,14 +153,28 @@ def _eval_forgetting(args: argparse.Namespace) -> int:
         image_root=args.image_root,
     )
     device = _eval_device(args)
-    results = {}
+    results, models = {}, {}
     for label, path in (("base", args.base), ("tuned", args.model)):
         print(f"evaluating {label} model {path} on {', '.join(f'{k} ({len(v)})' for k, v in sets.items())}")
         model, processor = load_model(path, dtype=args.dtype, device=device)
         results[label] = evaluate_sets(
             model, processor, sets, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens
         )
-        del model, processor
+        models[label] = model if not args.no_kl else None
+    kl = None
+    if not args.no_kl:
+        from currvl.evaluation.divergence import general_kl
+
+        print("measuring KL(base || tuned) along the base's general-probe completions")
+        kl = general_kl(
+            models["base"],
+            models["tuned"],
+            processor,
+            sets["general"],
+            results["base"]["general"],
+            batch_size=args.batch_size,
+        )
+    del models
     meta = {
         "harness": "currvl",
         "domain_source": domain,
@@ -168,7 +184,7 @@ def _eval_forgetting(args: argparse.Namespace) -> int:
         "seed": args.seed,
         "max_new_tokens": args.max_new_tokens,
     }
-    return _finish_report(args, results["base"], results["tuned"], out, meta)
+    return _finish_report(args, results["base"], results["tuned"], out, meta, kl=kl)
 
 
 def _eval_lmms(args: argparse.Namespace) -> int:
@@ -363,6 +379,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--domain-n", type=int, default=100, help="domain samples, first N of the split (default 100)"
     )
     e.add_argument("--seed", type=int, default=0, help="seed of the synthetic general probe")
+    e.add_argument(
+        "--no-kl",
+        action="store_true",
+        help="skip KL(base || tuned) on the general probe (it holds both models in memory at once)",
+    )
     e.add_argument("--split", default="test")
     e.add_argument("--image-root")
     e.add_argument(

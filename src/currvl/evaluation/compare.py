@@ -179,6 +179,22 @@ def _evaluate(model_dir: str | Path, cfg: CompareConfig, cache: Path) -> dict[st
     return results
 
 
+def _kl(base: Path, model_dir: str | Path, cfg: CompareConfig, base_results: dict, cache: Path) -> dict:
+    """KL(base || tuned) along the base's general-probe completions (cached like the evaluations)."""
+    from currvl.evaluation.divergence import general_kl
+    from currvl.evaluation.probe import general_probe
+    from currvl.models.loading import inference_placement, load_model
+
+    if cache.exists():
+        return json.loads(cache.read_text())
+    base_model, processor = load_model(str(base), **inference_placement())
+    tuned_model, _ = load_model(str(model_dir), **inference_placement())
+    kl = general_kl(base_model, tuned_model, processor, general_probe(cfg.general_n), base_results["general"])
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps(kl))
+    return kl
+
+
 def _curve(run_dir: Path, exclude: str | None) -> list[dict[str, float]]:
     """Reward and zero-std fraction over the run's RL steps (stages back to back)."""
     points, offset = [], 0
@@ -224,7 +240,10 @@ def run_compare(cfg: CompareConfig, overwrite: bool = False) -> dict[str, Any]:
         for spec in cfg.methods:
             info = infos[spec.name]
             results = _evaluate(info["model"], cfg, out / "evals" / f"{spec.name}-seed{seed}.json")
-            report = forgetting_report(base_results, results, base_name="base", tuned_name=spec.name)
+            kl = _kl(
+                base, info["model"], cfg, base_results, out / "evals" / f"{spec.name}-seed{seed}.kl.json"
+            )
+            report = forgetting_report(base_results, results, base_name="base", tuned_name=spec.name, kl=kl)
             exclude = "self-improve" if spec.source is not None else None
             rows.append(
                 {
@@ -274,7 +293,7 @@ def summarize_rows(rows: list[dict[str, Any]], order: list[str]) -> list[dict[st
     for name in order:
         mine = [r for r in rows if r["method"] == name]
         entry: dict[str, Any] = {"method": name, "seeds": len(mine)}
-        for key in ("domain_after", "general_after", "retention", "wall_s", "steps"):
+        for key in ("domain_after", "general_after", "retention", "kl_base_tuned", "wall_s", "steps"):
             mean, sd = _mean_sd([r[key] for r in mine])
             entry[key], entry[f"{key}_sd"] = mean, sd
         out.append(entry)
@@ -288,23 +307,40 @@ def _fmt(value: float | None, sd: float | None = None, digits: int = 3) -> str:
     return f"{text} ± {sd:.{digits}f}" if sd is not None else text
 
 
+def _interval(value: float | None, ci: list[float] | None, sign: str = "+") -> str:
+    if value is None:
+        return "n/a"
+    text = f"{value:{sign}.3f}"
+    return f"{text} [{ci[0]:{sign}.3f}, {ci[1]:{sign}.3f}]" if ci else text
+
+
 def format_report(result: dict[str, Any]) -> str:
     b = result["base"]
     lines = [
         f"# Method comparison ({result['date']}, seeds {result['seeds']})",
         "",
         f"Greedy accuracy on held-out splits: domain n={result['domain_n']}, general probe n={result['general_n']}. "
-        "Retention = general after / general before.",
+        "Retention = general after / general before. KL = KL(base || tuned) per token along the base's "
+        "general-probe completions (RL's Razor forgetting predictor).",
         "",
-        "| method | domain score | general score | retention | wall time (s) | steps |",
-        "|---|---|---|---|---|---|",
-        f"| base | {_fmt(b['domain'])} | {_fmt(b['general'])} | 1.000 | - | - |",
+        "| method | domain score | general score | retention | KL (nats/token) | wall time (s) | steps |",
+        "|---|---|---|---|---|---|---|",
+        f"| base | {_fmt(b['domain'])} | {_fmt(b['general'])} | 1.000 | 0 | - | - |",
     ]
     for m in result["methods"]:
         lines.append(
             f"| {m['method']} | {_fmt(m['domain_after'], m['domain_after_sd'])} | "
             f"{_fmt(m['general_after'], m['general_after_sd'])} | {_fmt(m['retention'], m['retention_sd'])} | "
+            f"{_fmt(m.get('kl_base_tuned'), m.get('kl_base_tuned_sd'), 4)} | "
             f"{_fmt(m['wall_s'], None, 0)} | {_fmt(m['steps'], None, 0)} |"
+        )
+    lines += ["", "Paired bootstrap 95% intervals per run (same probe items before and after):", ""]
+    lines += ["| method | seed | domain delta | general delta | retention |", "|---|---|---|---|---|"]
+    for r in result["runs"]:
+        lines.append(
+            f"| {r['method']} | {r['seed']} | {_interval(r.get('domain_delta'), r.get('domain_delta_ci95'))} | "
+            f"{_interval(r.get('general_delta'), r.get('general_delta_ci95'))} | "
+            f"{_interval(r.get('retention'), r.get('retention_ci95'), sign='')} |"
         )
     cats = list(b["general_categories"])
     lines += ["", "General ability per category (after):", ""]

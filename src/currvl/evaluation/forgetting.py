@@ -14,6 +14,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from currvl.evaluation.stats import excludes, paired_bootstrap, paired_scores
+
 REPORT_FILES = ("forgetting.json", "forgetting.png", "forgetting.md")
 
 
@@ -31,8 +33,32 @@ def _cis_disjoint(a: list[float] | None, b: list[float] | None) -> bool | None:
     return a[1] < b[0] or b[1] < a[0]
 
 
-def _compare(before: dict[str, Any] | None, after: dict[str, Any] | None, *, retention: bool) -> dict:
-    """One row: before/after score, delta, counts, CIs (and retention for general abilities)."""
+def _paired(records: tuple[list, list] | None, retention: bool) -> dict[str, Any]:
+    """Paired-bootstrap fields of a row, or {} when there are no matched records."""
+    if not records or not records[0] or not records[1]:
+        return {}
+    try:
+        before, after = paired_scores(*records)
+    except ValueError:
+        return {}
+    boot = paired_bootstrap(before, after)
+    out = {"n_paired": boot["n"], "delta_ci95": boot["delta_ci95"]}
+    if retention:
+        out["retention_ci95"] = boot["retention_ci95"]
+    return out
+
+
+def _compare(
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+    *,
+    retention: bool,
+    records: tuple[list, list] | None = None,
+) -> dict:
+    """One row: before/after score, delta, counts, CIs (and retention for general abilities).
+
+    `records` (before's and after's per-item records of this row) adds the paired intervals.
+    """
     b = before.get("score") if before else None
     a = after.get("score") if after else None
     row: dict[str, Any] = {
@@ -46,7 +72,11 @@ def _compare(before: dict[str, Any] | None, after: dict[str, Any] | None, *, ret
     }
     if retention:
         row["retention"] = retention_ratio(b, a)
-    row["significant"] = _cis_disjoint(row["ci95_before"], row["ci95_after"])
+    row.update(_paired(records, retention))
+    if row.get("delta_ci95"):
+        row["significant"] = excludes(row["delta_ci95"], 0.0)
+    else:
+        row["significant"] = _cis_disjoint(row["ci95_before"], row["ci95_after"])
     metric = (before or {}).get("metric") or (after or {}).get("metric")
     if metric:
         row["metric"] = metric
@@ -58,7 +88,20 @@ def _categories(before: dict[str, Any] | None, after: dict[str, Any] | None, *, 
     b_tasks = (before or {}).get("tasks") or {}
     a_tasks = (after or {}).get("tasks") or {}
     names = list(b_tasks) + [c for c in a_tasks if c not in b_tasks]
-    return {c: _compare(b_tasks.get(c), a_tasks.get(c), retention=retention) for c in names}
+
+    def records(c: str) -> tuple[list, list]:
+        return tuple(  # type: ignore[return-value]
+            [r for r in (res or {}).get("records", []) if (r.get("category") or r.get("task")) == c]
+            for res in (before, after)
+        )
+
+    return {
+        c: _compare(b_tasks.get(c), a_tasks.get(c), retention=retention, records=records(c)) for c in names
+    }
+
+
+def _all_records(before: dict[str, Any] | None, after: dict[str, Any] | None) -> tuple[list, list]:
+    return ((before or {}).get("records") or [], (after or {}).get("records") or [])
 
 
 def forgetting_report(
@@ -67,21 +110,33 @@ def forgetting_report(
     *,
     base_name: str = "base",
     tuned_name: str = "tuned",
+    kl: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Compare base and tuned results ({"general": ..., "domain": ...} each); see the module doc.
 
     Returns a JSON-ready dict: "summary" (the flat numbers a comparison table needs), "domain",
     "general" and per-category rows with before/after/delta/n/ci95, "retention" where it applies,
-    "significant" (the two 95% CIs do not overlap), "forgotten" (general categories with a
-    significant drop, worst first) and "notes" (why a number is missing).
+    paired "delta_ci95"/"retention_ci95" when records match, "significant", "forgotten" (general
+    categories with a significant drop, worst first), "kl" (`currvl.evaluation.divergence` output,
+    when given) and "notes" (why a number is missing).
     """
     for name, results in (("base", base_results), ("tuned", tuned_results)):
         if "general" not in results:
             raise ValueError(f"{name} results have no 'general' suite (keys: {', '.join(results) or 'none'})")
-    general = _compare(base_results["general"], tuned_results["general"], retention=True)
+    general = _compare(
+        base_results["general"],
+        tuned_results["general"],
+        retention=True,
+        records=_all_records(base_results["general"], tuned_results["general"]),
+    )
     has_domain = "domain" in base_results or "domain" in tuned_results
     domain = (
-        _compare(base_results.get("domain"), tuned_results.get("domain"), retention=False)
+        _compare(
+            base_results.get("domain"),
+            tuned_results.get("domain"),
+            retention=False,
+            records=_all_records(base_results.get("domain"), tuned_results.get("domain")),
+        )
         if has_domain
         else None
     )
@@ -111,7 +166,12 @@ def forgetting_report(
             "general_after": general["after"],
             "general_delta": general["delta"],
             "retention": general["retention"],
+            "retention_ci95": general.get("retention_ci95"),
+            "general_delta_ci95": general.get("delta_ci95"),
+            "domain_delta_ci95": domain.get("delta_ci95") if domain else None,
+            "kl_base_tuned": kl.get("kl_per_token") if kl else None,
         },
+        "kl": kl,
         "domain": domain,
         "general": general,
         "domain_categories": domain_cats,
@@ -155,26 +215,63 @@ def _title(report: dict[str, Any]) -> str:
     return f"forgetting report: {report['base']} -> {report['tuned']} (general retention {kept})"
 
 
-def format_table(report: dict[str, Any]) -> str:
-    """A fixed-width text table for the terminal; '*' marks a change beyond both 95% CIs."""
-    rows = _rows(report)
-    width = max(12, *(len(label) + (2 if cat else 0) for label, _, cat in rows))
-    header = f"{'':<{width}}  {'before':>8}  {'after':>8}  {'delta':>8}  {'retention':>9}  {'n':>9}"
-    lines = [_title(report), header, "-" * len(header)]
-    for label, row, is_cat in rows:
-        name = f"  {label}" if is_cat else label
-        retention = row.get("retention")
-        ret = "-" if "retention" not in row else ("n/a" if retention is None else f"{retention:.3f}")
-        mark = " *" if row.get("significant") else ""
+def _ci(interval: list[float] | None, signed: bool = False) -> str:
+    if not interval:
+        return "-"
+    return f"[{_num(interval[0], signed)}, {_num(interval[1], signed)}]"
+
+
+def _cells(row: dict[str, Any]) -> list[str]:
+    """before, after, delta (+ its paired CI), retention (+ its paired CI), n: one row of either table."""
+    retention = row.get("retention")
+    ret = "-" if "retention" not in row else ("n/a" if retention is None else f"{retention:.3f}")
+    return [
+        _num(row["before"]),
+        _num(row["after"]),
+        _num(row["delta"], signed=True) + (" *" if row.get("significant") else ""),
+        _ci(row.get("delta_ci95"), signed=True),
+        ret,
+        _ci(row.get("retention_ci95")) if "retention" in row else "-",
+        _n(row),
+    ]
+
+
+_HEADER = ["before", "after", "delta", "delta 95% CI", "retention", "retention 95% CI", "n"]
+
+
+def _footer(report: dict[str, Any]) -> list[str]:
+    paired = any(r.get("delta_ci95") for _, r, _ in _rows(report))
+    lines = [
+        "* significant: the paired bootstrap 95% interval of the delta excludes 0"
+        if paired
+        else "* significant: the 95% intervals before and after do not overlap (unpaired)"
+    ]
+    kl = report.get("kl")
+    if kl and kl.get("kl_per_token") is not None:
         lines.append(
-            f"{name:<{width}}  {_num(row['before']):>8}  {_num(row['after']):>8}  "
-            f"{_num(row['delta'], signed=True):>8}  {ret:>9}  {_n(row):>9}{mark}"
+            f"KL(base || tuned) on general-probe prompts: {kl['kl_per_token']:.4f} nats/token, "
+            f"{kl['kl_per_sequence']:.3f} nats/completion ({kl['sequences']} completions, {kl['tokens']} tokens)"
         )
     if report.get("forgotten"):
         lines.append("forgotten (significant drop): " + ", ".join(report["forgotten"]))
-    lines += [f"note: {note}" for note in report.get("notes", [])]
-    lines.append("* the 95% confidence intervals before and after do not overlap")
-    return "\n".join(lines)
+    return lines + [f"note: {note}" for note in report.get("notes", [])]
+
+
+def format_table(report: dict[str, Any]) -> str:
+    """A fixed-width text table for the terminal; '*' marks a significant change (see the footer)."""
+    rows = _rows(report)
+    width = max(12, *(len(label) + (2 if cat else 0) for label, _, cat in rows))
+    body = [[f"  {label}" if cat else label, *_cells(row)] for label, row, cat in rows]
+    widths = [width] + [max(len(h), *(len(b[i + 1]) for b in body)) for i, h in enumerate(_HEADER)]
+    header = "  ".join([" " * width] + [h.rjust(w) for h, w in zip(_HEADER, widths[1:], strict=True)])
+    lines = [_title(report), header, "-" * len(header)]
+    for cells in body:
+        lines.append(
+            "  ".join(
+                [cells[0].ljust(width)] + [c.rjust(w) for c, w in zip(cells[1:], widths[1:], strict=True)]
+            )
+        )
+    return "\n".join(lines + _footer(report))
 
 
 def format_markdown(report: dict[str, Any]) -> str:
@@ -182,26 +279,19 @@ def format_markdown(report: dict[str, Any]) -> str:
     lines = [
         f"# {_title(report)}",
         "",
-        "| suite / category | before | after | delta | retention | n |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| suite / category | " + " | ".join(_HEADER) + " |",
+        "|---|" + "---:|" * len(_HEADER),
     ]
     suite = ""
     for label, row, is_cat in _rows(report):
         if not is_cat:
             suite = label
         name = f"{suite} / {label}" if is_cat else f"**{label}**"
-        retention = row.get("retention")
-        ret = "" if "retention" not in row else ("n/a" if retention is None else f"{retention:.3f}")
-        mark = " *" if row.get("significant") else ""
-        lines.append(
-            f"| {name} | {_num(row['before'])} | {_num(row['after'])} | "
-            f"{_num(row['delta'], signed=True)}{mark} | {ret} | {_n(row)} |"
-        )
-    lines += ["", "\\* the 95% confidence intervals before and after do not overlap."]
-    if report.get("forgotten"):
-        lines.append(f"Forgotten (significant drop): {', '.join(report['forgotten'])}.")
-    lines += [f"Note: {note}." for note in report.get("notes", [])]
-    return "\n".join(lines) + "\n"
+        cells = [c.replace("*", "\\*") for c in _cells(row)]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return (
+        "\n".join([*lines, "", *(f"{line}." if line[-1] != "." else line for line in _footer(report))]) + "\n"
+    )
 
 
 def plot_forgetting(report: dict[str, Any], path: str | Path) -> Path:
