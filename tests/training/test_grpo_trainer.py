@@ -121,4 +121,5 @@ def test_grpo_steps_change_parameters_and_log_rewards(tiny_model_dir, tmp_path):
     logs = [h for h in trainer.state.log_history if "reward" in h]
     assert len(logs) == 2
     for h in logs:
-        assert {"reward", "frac_reward_zero_std", "kl", "entropy"} <= h.keys()
+        assert {"reward", "frac_reward_zero_std", "kl", "entropy", "signal/zero_variance_task"} <= h.keys()
+        assert 0.0 <= h["signal/zero_variance_task"] <= 1.0

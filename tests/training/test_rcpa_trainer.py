@@ -25,7 +25,7 @@ def length_reward(prompts, completions, **kwargs):
     return [float(len(c[0]["content"]) % 5) for c in completions]
 
 
-def _trainer(tiny_model_dir, tmp_path, beta=0.04, **rcpa):
+def _trainer(tiny_model_dir, tmp_path, beta=0.04, num_generations=2, reward_funcs=None, **rcpa):
     # mixed image sizes in one batch
     samples = make_samples("scan", "train", 4, seed=0, image_size=(56, 112))
     model, processor = load_model(tiny_model_dir)
@@ -34,7 +34,7 @@ def _trainer(tiny_model_dir, tmp_path, beta=0.04, **rcpa):
         use_cpu=True,
         bf16=False,
         report_to="none",
-        num_generations=2,
+        num_generations=num_generations,
         per_device_train_batch_size=4,
         max_completion_length=6,
         max_steps=2,
@@ -47,7 +47,7 @@ def _trainer(tiny_model_dir, tmp_path, beta=0.04, **rcpa):
     trainer = CurrvlRCPATrainer(
         model=model,
         processing_class=processor,
-        reward_funcs=[*get_reward_funcs(["format", "accuracy"]), length_reward],
+        reward_funcs=reward_funcs or [*get_reward_funcs(["format", "accuracy"]), length_reward],
         train_dataset=to_grpo_dataset(samples, with_reference=True),
         args=args,
         rcpa=RCPAConfig(**rcpa),
@@ -136,6 +136,31 @@ def test_reference_member_joins_each_group(tiny_model_dir, tmp_path):
     # the reference's tokens are trained by the policy gradient, not by imitation
     policy = trainer._policy_mask(out)
     assert torch.equal(policy, out["completion_mask"])
+
+
+def test_zero_variance_signal_ignores_format_and_the_injected_reference(tiny_model_dir, tmp_path):
+    """The reference member always beats the untrained policy on accuracy: TRL's total-reward
+    fraction sees variance in every group, the task-reward signal over own rollouts sees none."""
+    trainer = _trainer(
+        tiny_model_dir,
+        tmp_path,
+        num_generations=4,
+        reward_funcs=get_reward_funcs(["format", "accuracy"]),
+        rho_max=1.0,
+        steps=10,
+        constraint="reference_member",
+    )
+    trainer.rho = 1.0  # a member in every group
+    batch, out = _rollouts(trainer)
+    metrics = trainer._metrics["train"]
+    assert out["reference_member"].tolist() == [False, False, False, True]
+    accuracy = trainer._trained_rewards()[:, list(trainer.reward_func_names).index("accuracy")]
+    assert accuracy.tolist() == [0.0, 0.0, 0.0, 1.0]  # the tiny random policy never answers right
+    assert metrics["frac_reward_zero_std"][-1] == 0.0  # the artefact: the reference row "has variance"
+    assert metrics["signal/zero_variance_task"][-1] == 1.0  # the truth: the policy's own group collapsed
+    assert metrics["signal/concept_rate"][-1] == 0.0  # scan "finding" answers are concepts; none named
+    # the member's tokens never count as the policy's answer
+    assert out["answer_mask"][3].sum() == 0
 
 
 def test_graded_rewards_are_gated_at_the_moving_threshold(tiny_model_dir, tmp_path):

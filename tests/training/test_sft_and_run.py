@@ -114,5 +114,8 @@ def test_overwrite_replaces_and_grpo_recipe_runs(tiny_model_dir, tmp_path):
     assert (final / "model.safetensors").exists() and (final / "processor_config.json").exists()
     history = json.loads((out / "log_history.json").read_text())
     assert any("rewards/accuracy/mean" in h and "rewards/format/mean" in h for h in history)
+    # the reference log-likelihood on the fixed probe: a random model spreads mass over ~600 tokens
+    logprob = next(h["signal/reference_logprob"] for h in history if "signal/reference_logprob" in h)
+    assert -8.0 < logprob < -3.0
     assert (out / "training_curves.png").exists()
     load_model(final)  # the trained folder loads like any checkpoint

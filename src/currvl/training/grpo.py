@@ -3,6 +3,15 @@
 The subclass only replaces the loss; everything that scales (DeepSpeed/FSDP via accelerate, vLLM rollouts,
 PEFT) stays TRL's. Options our loss module does not model (cispo/sapo/vespo/luspo, entropy masks and
 bonuses, off-policy masks, MoE aux loss) fall back to TRL's own implementation unchanged.
+
+Every training step also logs currvl's signal metrics (`currvl.algorithms.signals`), next to TRL's:
+
+- ``signal/zero_variance_task``: fraction of groups whose *task* reward (format rewards left out)
+  ties over the policy's own rollouts (injected reference rows left out). TRL's
+  ``frac_reward_zero_std`` counts the total reward over all rows, which hides a collapse.
+- ``signal/concept_rate``: fraction of the policy's rollouts whose generated part names the
+  target concept (`currvl.rewards.concepts`); absent when no item of the batch has a concept.
+- ``signal/answer_entropy``: mean policy entropy over the tokens inside <answer> ... </answer>.
 """
 
 from __future__ import annotations
@@ -13,6 +22,9 @@ import torch
 from trl import GRPOTrainer
 
 from currvl.algorithms.grpo import LOSS_TYPES, GRPOLossConfig, grpo_loss
+from currvl.algorithms.signals import answer_token_mask, task_reward, zero_variance_fraction
+from currvl.rewards.concepts import contains_concept, target_concepts
+from currvl.rewards.similarity import DEFAULT_FINDINGS_VOCABULARY
 from currvl.training.checkpoint import ConvertingCheckpointLoadMixin
 from currvl.training.reliability import ReliableTrainerMixin, UnscorableRewardMixin
 
@@ -47,6 +59,75 @@ class CurrvlGRPOTrainer(
             use_bias_correction_kl=args.use_bias_correction_kl,
             max_completion_length=self.max_completion_length,
         )
+
+    # --- signal metrics -----------------------------------------------------------------------------
+
+    def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
+        rewards = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+        self._step_rewards = rewards
+        return rewards
+
+    def _signal_rewards(self) -> torch.Tensor | None:
+        """Per-function rewards (all processes) of the rollouts as trained on."""
+        return getattr(self, "_step_rewards", None)
+
+    def _injected_rows(self, n: int) -> list[bool]:
+        """Local rows that are not the policy's own rollouts (none in plain GRPO)."""
+        return [False] * n
+
+    def _forced_length(self, row: int) -> int:
+        """How many leading tokens of a local rollout the policy did not generate (none in plain GRPO)."""
+        return 0
+
+    def _concept_vocabulary(self) -> tuple[str, ...]:
+        for f in self.reward_funcs:
+            if getattr(f, "__name__", None) == "findings_f1" and hasattr(f, "vocabulary"):
+                return tuple(f.vocabulary)
+        return DEFAULT_FINDINGS_VOCABULARY
+
+    def _generate_and_score_completions(self, inputs):
+        out = super()._generate_and_score_completions(inputs)
+        if self.model.training:
+            self._log_signal_metrics(inputs, out)
+        return out
+
+    def _log_signal_metrics(self, inputs, out) -> None:
+        metrics = self._metrics["train"]
+        device = out["completion_ids"].device
+        injected = self._injected_rows(len(inputs))
+        rewards = self._signal_rewards()
+        if rewards is not None:
+            task = task_reward(rewards, list(self.reward_func_names), self.reward_weights)
+            exclude = self.accelerator.gather(torch.tensor(injected, dtype=torch.bool, device=device))
+            if task is not None and task.numel() == exclude.numel():
+                frac = zero_variance_fraction(task, self.num_generations, exclude)
+                if frac is not None:
+                    metrics["signal/zero_variance_task"].append(frac)
+        ids = [
+            [int(t) for t, m in zip(row, mask, strict=True) if m]
+            for row, mask in zip(out["completion_ids"].tolist(), out["completion_mask"].tolist(), strict=True)
+        ]
+        vocabulary = self._concept_vocabulary()
+        hits, counted = 0, 0
+        for i, x in enumerate(inputs):
+            concepts = target_concepts(x.get("answer"), x.get("task"), vocabulary)
+            if concepts is None or injected[i]:
+                continue
+            text = self._tokenizer.decode(ids[i][self._forced_length(i) :], skip_special_tokens=True)
+            hits += int(contains_concept(text, concepts, vocabulary))
+            counted += 1
+        totals = self.accelerator.reduce(
+            torch.tensor([hits, counted], dtype=torch.float, device=device), "sum"
+        )
+        if totals[1] > 0:
+            metrics["signal/concept_rate"].append((totals[0] / totals[1]).item())
+        pieces = [self._tokenizer.batch_decode([[t] for t in row]) for row in ids]
+        mask = answer_token_mask(pieces, out["completion_ids"].shape[1]).to(device)
+        for i, flag in enumerate(injected):  # the answer the policy wrote itself, sampled tokens only
+            mask[i, : mask.shape[1] if flag else self._forced_length(i)] = 0
+        out["answer_mask"] = mask
+
+    # --- loss -----------------------------------------------------------------------------------------
 
     def _compute_loss(self, model, inputs):
         if not self._uses_own_loss():
@@ -108,6 +189,13 @@ class CurrvlGRPOTrainer(
         if cfg.loss_type != "dapo" and mode == "train":
             loss = loss / self.current_gradient_accumulation_steps
         self._log_loss_metrics(mode, out, entropies, inputs["advantages"], mask)
+        if "answer_mask" in inputs:
+            local = torch.stack(
+                [(entropies.detach() * inputs["answer_mask"]).sum(), inputs["answer_mask"].sum()]
+            )
+            total, count = self.accelerator.reduce(local, reduction="sum").tolist()
+            if count > 0:
+                self._metrics[mode]["signal/answer_entropy"].append(total / count)
         return loss
 
     @staticmethod

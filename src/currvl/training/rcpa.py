@@ -29,6 +29,7 @@ from currvl.algorithms.rcpa import (
     reward_threshold,
 )
 from currvl.training.grpo import CurrvlGRPOTrainer
+from currvl.training.reference_probe import reference_nll
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +184,16 @@ class CurrvlRCPATrainer(CurrvlGRPOTrainer):
                     out_logprobs.append([float("nan")] * len(f) + list(logprobs[i]))
         return out_ids, (out_logprobs if logprobs is not None else None)
 
+    # signal metrics: a reference member is not the policy's rollout; a forced prefix not its output
+    def _signal_rewards(self) -> torch.Tensor | None:
+        return self._trained_rewards() if self._rewards is not None else None
+
+    def _injected_rows(self, n: int) -> list[bool]:
+        return list(self._members) if self._members else [False] * n
+
+    def _forced_length(self, row: int) -> int:
+        return len(self._forced[row]) if self._forced else 0
+
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
         full = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
         cont = full
@@ -300,38 +311,6 @@ class CurrvlRCPATrainer(CurrvlGRPOTrainer):
         return loss
 
 
-def reference_nll(model, processor, samples: list[dict[str, Any]], batch_size: int = 8) -> list[float]:
-    """Per-sample mean NLL of the reference completion under `model`: the difficulty of each sample for the
-    model before training (RCPA's difficulty curriculum orders by it)."""
-    from currvl.data.prompts import prompt_messages, target_text
-
-    tokenizer = getattr(processor, "tokenizer", processor)
-    tokenizer.padding_side = "left"
-    model.eval()
-    device = next(model.parameters()).device
-    out: list[float] = []
-    for start in range(0, len(samples), batch_size):
-        batch = samples[start : start + batch_size]
-        prompts = [
-            processor.apply_chat_template(prompt_messages(s), add_generation_prompt=True, tokenize=False)
-            for s in batch
-        ]
-        targets = [target_text(s) for s in batch]
-        images = [s["image"] for s in batch if s.get("image") is not None]
-        texts = [p + t for p, t in zip(prompts, targets, strict=True)]
-        kwargs = {"images": [_open(i) for i in images]} if images else {}
-        enc = processor(text=texts, padding=True, return_tensors="pt", **kwargs).to(device)
-        target_lens = [len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in targets]
-        with torch.no_grad():
-            logits = model(**enc).logits[:, :-1].float()
-        logps = (
-            torch.log_softmax(logits, dim=-1).gather(-1, enc["input_ids"][:, 1:].unsqueeze(-1)).squeeze(-1)
-        )
-        for row, n in enumerate(target_lens):
-            out.append(-logps[row, -n:].mean().item())
-    return out
-
-
 def order_by_difficulty(
     model, processor, samples: list[dict[str, Any]], cfg: RCPAConfig, output_dir: Path, seed: int
 ) -> list[dict[str, Any]]:
@@ -353,9 +332,3 @@ def order_by_difficulty(
         cache.write_text(json.dumps({"ids": ids, "reference_nll": scores}))
     order = difficulty_order(scores, cfg.ordering, cfg.window, seed)
     return [samples[i] for i in order]
-
-
-def _open(image: Any):
-    from PIL import Image
-
-    return image if isinstance(image, Image.Image) else Image.open(image).convert("RGB")

@@ -101,6 +101,11 @@ def build_trainer(
             peft_config=peft_config,
             callbacks=callbacks,
         )
+    from currvl.training.reference_probe import DEFAULT_PROBE_EVERY, ReferenceLogprobCallback
+
+    probe = ReferenceLogprobCallback(
+        reference_probe_samples(recipe, train_samples), every=targs.get("eval_steps") or DEFAULT_PROBE_EVERY
+    )
     if recipe.method == "rcpa":
         from currvl.training.rcpa import CurrvlRCPATrainer, order_by_difficulty
 
@@ -110,7 +115,7 @@ def build_trainer(
                 model, processor, train_samples, recipe.rcpa, output_dir, recipe.seed
             )
             targs["shuffle_dataset"] = False
-        return CurrvlRCPATrainer(
+        trainer = CurrvlRCPATrainer(
             model=model,
             args=GRPOConfig(**targs),
             reward_funcs=get_reward_funcs(recipe.rewards, **recipe.reward_options),
@@ -120,16 +125,32 @@ def build_trainer(
             callbacks=callbacks,
             rcpa=recipe.rcpa,
         )
-    args = GRPOConfig(**targs)
-    return CurrvlGRPOTrainer(
-        model=model,
-        args=args,
-        reward_funcs=get_reward_funcs(recipe.rewards, **recipe.reward_options),
-        train_dataset=to_grpo_dataset(train_samples),
-        processing_class=processor,
-        peft_config=peft_config,
-        callbacks=callbacks,
-    )
+    else:
+        trainer = CurrvlGRPOTrainer(
+            model=model,
+            args=GRPOConfig(**targs),
+            reward_funcs=get_reward_funcs(recipe.rewards, **recipe.reward_options),
+            train_dataset=to_grpo_dataset(train_samples),
+            processing_class=processor,
+            peft_config=peft_config,
+            callbacks=callbacks,
+        )
+    probe.trainer = trainer
+    trainer.add_callback(probe)
+    return trainer
+
+
+def reference_probe_samples(recipe: Recipe, train_samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The fixed domain probe of ``signal/reference_logprob``: the first items of data.eval, else of
+    the training set (in file order, so every method of a comparison sees the same items)."""
+    from currvl.training.reference_probe import DEFAULT_PROBE_SIZE
+
+    data = recipe.data
+    if data.eval:
+        samples = load_source(data.eval, image_root=data.image_root, column_map=data.column_map, split="test")
+        if samples:
+            return samples[:DEFAULT_PROBE_SIZE]
+    return train_samples[:DEFAULT_PROBE_SIZE]
 
 
 def train(
@@ -221,7 +242,15 @@ def plot_training_curves(history: list[dict[str, Any]], path: Path) -> Path | No
 
     keys = [
         k
-        for k in ("loss", "reward", "frac_reward_zero_std", "rewards/accuracy/mean")
+        for k in (
+            "loss",
+            "reward",
+            "frac_reward_zero_std",
+            "rewards/accuracy/mean",
+            "signal/zero_variance_task",
+            "signal/concept_rate",
+            "signal/reference_logprob",
+        )
         if any(k in h for h in history)
     ]
     if not keys:
