@@ -19,6 +19,9 @@ from rich.progress import Progress
 
 from currvl.data.prompts import prompt_messages
 from currvl.rewards import extract_answer, score_answer
+from currvl.rewards.report import report_scores
+
+REPORT_CATEGORY = "report"
 
 
 def open_image(image: Any) -> Image.Image | None:
@@ -131,14 +134,27 @@ def score_completions(samples: list[dict[str, Any]], completions: list[str]) -> 
     Per category and per task type: mean score (accuracy; math-verify for math; IoU@0.5 for boxes;
     Jaccard for label sets), sample count, 95% CI and the metric's name. Keys "score", "n", "ci95",
     "macro_score", "tasks" (per category) and "records" are what the demo and reports read.
+
+    Findings reports (category "report") score their *finding* accuracy (`currvl.rewards.report`),
+    not an exact text match; their size and location accuracy get rows of their own
+    ("report_size", "report_location") that the overall and macro scores leave out.
     """
     per_cat: dict[str, list[float]] = defaultdict(list)
     cat_types: dict[str, set[str]] = defaultdict(set)
     per_type: dict[str, list[float]] = defaultdict(list)
+    attributes: dict[str, list[float]] = defaultdict(list)
     records = []
     for s, text in zip(samples, completions, strict=True):
-        score = score_answer(extract_answer(text), s["answer"], s["task"])
         cat = s.get("category") or s["task"]
+        extra = {}
+        if cat == REPORT_CATEGORY:
+            extra["report_scores"] = report_scores(extract_answer(text), s["answer"])
+            score = extra["report_scores"]["finding"]
+            for key in ("size", "location"):
+                if key in extra["report_scores"]:
+                    attributes[f"report_{key}"].append(extra["report_scores"][key])
+        else:
+            score = score_answer(extract_answer(text), s["answer"], s["task"])
         per_cat[cat].append(score)
         cat_types[cat].add(s["task"])
         per_type[s["task"]].append(score)
@@ -150,12 +166,18 @@ def score_completions(samples: list[dict[str, Any]], completions: list[str]) -> 
                 "answer": s["answer"],
                 "completion": text,
                 "score": score,
+                **extra,
             }
         )
     tasks = {}
     for cat, scores in sorted(per_cat.items()):
         task, metric = _metric_for(cat_types[cat])
+        if cat == REPORT_CATEGORY:
+            metric = "finding accuracy"
         tasks[cat] = {**summarize(scores), "task": task, "metric": metric}
+    macro = sum(t["score"] for t in tasks.values()) / len(tasks) if tasks else 0.0
+    for name, scores in sorted(attributes.items()):
+        tasks[name] = {**summarize(scores), "task": "text", "metric": "accuracy (report attribute)"}
     task_types = {
         t: {**summarize(scores), "metric": METRIC_NAMES.get(t, "score")}
         for t, scores in sorted(per_type.items())
@@ -164,7 +186,7 @@ def score_completions(samples: list[dict[str, Any]], completions: list[str]) -> 
     return {
         **overall,
         # Macro average: every category counts the same, whatever its sample count.
-        "macro_score": sum(t["score"] for t in tasks.values()) / len(tasks) if tasks else 0.0,
+        "macro_score": macro,
         "tasks": tasks,
         "task_types": task_types,
         "records": records,

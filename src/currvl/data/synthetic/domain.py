@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from ...rewards.report import LOCATION_WORDS, SIZE_WORDS
 from ..schema import format_box, make_sample
 from .base import World
 
@@ -236,8 +237,9 @@ SCAN = World(
 
 REPORT_QUESTION = "Write the findings report for this scan."
 NORMAL_REPORT = "No abnormal findings."
-REPORT_SIZES: tuple[str, ...] = ("small", "large")
-REPORT_LOCATIONS: tuple[str, ...] = ("central", "upper", "lower", "lateral")
+# the words the report evaluation reads back (currvl.rewards.report)
+REPORT_SIZES: tuple[str, ...] = SIZE_WORDS
+REPORT_LOCATIONS: tuple[str, ...] = LOCATION_WORDS
 _CENTRAL_RHO = 0.35  # finding centroid within this normalised organ radius: "central"
 _SECTOR_DEG = 30.0  # peripheral findings within 60 degrees of straight up / down: "upper" / "lower"
 
