@@ -5,8 +5,11 @@ this is our rule, deterministic under a seed and applied the same way to users' 
 
 - judge: "<question> Is the answer <candidate>?" with the true answer or a sensible wrong one
   (balanced: item i of a dataset is true when its seeded coin says so, with exact balance per pair);
-- choice: 4 options, one correct (several for label sets), distractors drawn per task: other answers
-  of the same category, numbers near the true one, boxes with IoU < 0.5 to the true box, other labels;
+- choice: 4 options (fewer when a category has fewer answers: left/right gives 2), one correct
+  (several for label sets), distractors drawn per task: other answers
+  of the same category, numbers near the true one, other items' true boxes with IoU < 0.5 to this
+  one (so a distractor box is drawn from the same distribution as a true box: "pick the box nearest
+  the centre" cannot beat chance), other labels;
 - open: unchanged.
 Items that are already yes_no or choice pass through untouched in every format.
 """
@@ -95,12 +98,36 @@ def box_distractors(sample: dict[str, Any], rng: random.Random, k: int, max_iou:
     return [format_box(b) for b in out]
 
 
+def pooled_box_distractors(
+    sample: dict[str, Any], pool: list[str], rng: random.Random, k: int, max_iou: float = 0.5
+) -> list[str] | None:
+    """k other items' true boxes that fit this image and overlap the true box by IoU < max_iou (and
+    each other by < 0.9); None when the pool has too few."""
+    box = parse_box(sample["answer"])
+    if box is None:
+        raise ValueError(f"box answer {sample['answer']!r} is not [x1, y1, x2, y2]")
+    width, height = _image_size(sample, box)
+    candidates = [b for b in (parse_box(a) for a in pool) if b is not None]
+    rng.shuffle(candidates)
+    out: list[list[float]] = []
+    for cand in candidates:
+        if len(out) == k:
+            break
+        if cand[2] > width or cand[3] > height:
+            continue
+        if box_iou(cand, box) < max_iou and all(box_iou(cand, o) < 0.9 for o in out):
+            out.append(cand)
+    return [format_box(b) for b in out] if len(out) == k else None
+
+
 def _distractors(sample, pools, rng: random.Random, k: int) -> list[str]:
     task = sample["task"]
     if task == "math":
         return _number_distractors(sample["answer"], rng, k)
     if task == "box":
-        return box_distractors(sample, rng, k)
+        pool = pools.get((sample.get("category") or task, task), [])
+        pooled = pooled_box_distractors(sample, [a for a in pool if a != sample["answer"]], rng, k)
+        return pooled if pooled is not None else box_distractors(sample, rng, k)
     key = (sample.get("category") or task, task)
     others = [a for a in pools.get(key, []) if a.strip().lower() != sample["answer"].strip().lower()]
     rng.shuffle(others)
@@ -110,6 +137,15 @@ def _distractors(sample, pools, rng: random.Random, k: int) -> list[str]:
             f"{k} distractors are needed (add data or give the item options)"
         )
     return others[:k]
+
+
+def _distractor_count(sample: dict[str, Any], pools, n_options: int) -> int:
+    """n_options - 1, or fewer for a text category with fewer other answers (left/right: 2 options)."""
+    if sample["task"] in ("math", "box"):
+        return n_options - 1
+    key = (sample.get("category") or sample["task"], sample["task"])
+    others = {a.strip().lower() for a in pools.get(key, [])} - {sample["answer"].strip().lower()}
+    return max(1, min(n_options - 1, len(others)))
 
 
 def to_judge(sample: dict[str, Any], pools, seed: int = 0, truth: bool | None = None) -> dict[str, Any]:
@@ -145,7 +181,7 @@ def to_choice(sample: dict[str, Any], pools, seed: int = 0, n_options: int = 4) 
         options = correct + pool[: n_options - len(correct)]
     else:
         correct = [sample["answer"]]
-        options = correct + _distractors(sample, pools, rng, n_options - 1)
+        options = correct + _distractors(sample, pools, rng, _distractor_count(sample, pools, n_options))
     rng.shuffle(options)
     letters = [OPTION_LETTERS[i] for i, o in enumerate(options) if o in correct]
     out = dict(sample)

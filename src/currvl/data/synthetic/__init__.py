@@ -12,13 +12,14 @@ from typing import Any
 from .base import SIZE_MULTIPLE, SPLITS, ImageSize, World, pick_size, sample_rng
 from .domain import BOX_FINDINGS, FINDINGS, SCAN, SCAN_REPORT, render_scan
 from .general import COLORS, COUNTS, GENERAL, OPERATIONS, POSITIONS, SHAPES
+from .scan_qa import SCAN_QA
 from .sheet import contact_sheet
 
 WORLDS: dict[str, World] = {"general": GENERAL, "scan": SCAN}
 # Opt-in worlds: reachable by name (get_world, make_samples, "synthetic:<world>:<n>" specs) but not in
 # WORLDS, whose text trains the tiny model's tokenizer (models.tiny.default_corpus), so adding one
 # leaves the tiny model, the demo and its measured numbers unchanged.
-EXTRA_WORLDS: dict[str, World] = {"scan_report": SCAN_REPORT}
+EXTRA_WORLDS: dict[str, World] = {"scan_report": SCAN_REPORT, "scan_qa": SCAN_QA}
 
 
 def get_world(world: str | World) -> World:
@@ -99,6 +100,7 @@ __all__ = [
     "OPERATIONS",
     "POSITIONS",
     "SCAN",
+    "SCAN_QA",
     "SCAN_REPORT",
     "SHAPES",
     "SIZE_MULTIPLE",

@@ -13,7 +13,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-SPLITS: tuple[str, ...] = ("train", "val", "test")
+SPLITS: tuple[str, ...] = ("train", "val", "test", "test_ood")
+"""``test_ood``: a held-out split that worlds may draw out of distribution (another count range,
+layout or style); worlds without such a shift draw it like ``test``, from its own seed stream."""
 
 # Sides are multiples of 28 so a Qwen2.5-VL processor (14 px patches merged 2x2) never has to resize.
 SIZE_MULTIPLE = 28

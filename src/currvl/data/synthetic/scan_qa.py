@@ -1,0 +1,162 @@
+"""The partially known domain "scan_qa": questions on scans that the general abilities half-answer.
+
+Curr-ReFT's case: the small model has *some* of the skill (it can count shapes, tell left from
+right, compare sizes, point at an object in everyday images) but not on this kind of image. Each
+item is an open question on a dark scan with a grey organ and bright spots:
+
+- ``speck_count``   "How many bright specks are in the organ?"            "1" .. "4"
+- ``spot_side``     "Is the spot in the left or the right half of the organ?" "left" / "right"
+- ``spot_larger``   "Which spot is larger, the left one or the right one?"  "left" / "right"
+- ``spot_box``      "Locate the spot."                                      "[x1, y1, x2, y2]"
+
+Yes/no and multiple-choice forms come from ``currvl.data.formats`` (balanced truths, distractors
+drawn from the same distribution as true answers: other items' boxes, other counts), so no text
+prior or option position predicts the answer (``currvl.evaluation.blind`` measures it).
+
+The ``test_ood`` split shifts the distribution: 5-6 specks (a count range never trained on) and
+a smaller organ placed off centre (another layout).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from ..schema import format_box, make_sample
+from .base import World
+from .domain import _box_of, _disc, _Organ, _smooth_noise
+
+SPECK_COUNTS: tuple[str, ...] = ("1", "2", "3", "4")
+OOD_SPECK_COUNTS: dict[str, int] = {"1": 5, "2": 6, "3": 5, "4": 6}
+SIDES: tuple[str, ...] = ("left", "right")
+
+COUNT_QUESTION = "How many bright specks are in the organ?"
+SIDE_QUESTION = "Is the spot in the left or the right half of the organ?"
+LARGER_QUESTION = "Which spot is larger, the left one or the right one?"
+BOX_QUESTION = "Locate the spot."
+
+_NOISE_STD = 4.0
+
+
+def _organ(rng: random.Random, width: int, height: int, ood: bool) -> _Organ:
+    organ = _Organ(rng, width, height)
+    if ood:  # another layout: a smaller organ pushed towards a corner
+        s = min(width, height)
+        organ.a, organ.b = organ.a * 0.8, organ.b * 0.8
+        organ.cx += rng.choice((-1, 1)) * 0.08 * s
+        organ.cy += rng.choice((-1, 1)) * 0.08 * s
+    return organ
+
+
+def _point_in_half(rng: random.Random, organ: _Organ, extent: float, side: str | None) -> tuple[float, float]:
+    """A point with room for `extent` inside the organ, clearly in the given image half of it."""
+    for _ in range(1000):
+        x, y = organ.point_with_room(rng, extent)
+        offset = x - organ.cx
+        if side is None or (side == "left" and offset < -extent) or (side == "right" and offset > extent):
+            return x, y
+    raise RuntimeError("could not place a spot; the organ is too small for it")
+
+
+def _scan(rng: random.Random, width: int, height: int, ood: bool):
+    nprng = np.random.default_rng(rng.getrandbits(64))
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32) + 0.5
+    img = np.full((height, width), rng.uniform(8, 20), dtype=np.float32)
+    organ = _organ(rng, width, height, ood)
+    rho = organ.rho(xx, yy)
+    inside = rho <= 1.0
+    texture = _smooth_noise(nprng, width, height, cells=max(4, min(width, height) // 16)) * 9
+    img[inside] = (rng.uniform(88, 112) * (1.0 - 0.12 * rho**2) + texture)[inside]
+    return img, organ, xx, yy, nprng
+
+
+def _finish(img: np.ndarray, nprng: np.random.Generator) -> Image.Image:
+    img = img + nprng.normal(0.0, _NOISE_STD, size=img.shape).astype(np.float32)
+    return Image.fromarray(np.clip(np.rint(img), 0, 255).astype(np.uint8)).convert("RGB")
+
+
+def _specks(rng: random.Random, organ: _Organ, n: int, dot: float) -> list[tuple[float, float]]:
+    dots: list[tuple[float, float]] = []
+    min_sep = 4.0 * dot
+    while len(dots) < n:
+        for _ in range(300):
+            p = organ.point_with_room(rng, dot + 1)
+            if all(math.hypot(p[0] - q[0], p[1] - q[1]) >= min_sep for q in dots):
+                dots.append(p)
+                break
+        else:
+            min_sep *= 0.9
+    return dots
+
+
+def build_scan_qa(
+    rng: random.Random, split: str, category: str, cls: str, size: tuple[int, int]
+) -> dict[str, Any]:
+    """One open scan_qa item of `category` whose answer is class `cls` (a count or a side)."""
+    width, height = size
+    s = min(width, height)
+    ood = split == "test_ood"
+    img, organ, xx, yy, nprng = _scan(rng, width, height, ood)
+    if category == "speck_count":
+        n = OOD_SPECK_COUNTS[cls] if ood else int(cls)
+        dot = max(1.5, 0.028 * s)
+        for px, py in _specks(rng, organ, n, dot):
+            img[_disc(xx, yy, px, py, dot)] = rng.uniform(235, 255)
+        word = "speck" if n == 1 else "specks"
+        return make_sample(
+            COUNT_QUESTION, str(n), "text", image=_finish(img, nprng), category=category,
+            rationale=f"I count {n} bright {word} in the organ",
+        )  # fmt: skip
+    if category == "spot_side":
+        r = rng.uniform(0.045, 0.07) * s
+        cx, cy = _point_in_half(rng, organ, r + 1, cls)
+        img[_disc(xx, yy, cx, cy, r)] = rng.uniform(200, 235)
+        return make_sample(
+            SIDE_QUESTION, cls, "text", image=_finish(img, nprng), category=category,
+            rationale=f"the bright spot is in the {cls} half of the organ",
+        )  # fmt: skip
+    if category == "spot_larger":
+        small = rng.uniform(0.035, 0.045) * s
+        large = small * rng.uniform(1.6, 2.0)
+        radii = {cls: large, ("right" if cls == "left" else "left"): small}
+        for side, r in radii.items():
+            cx, cy = _point_in_half(rng, organ, r + 1, side)
+            img[_disc(xx, yy, cx, cy, r)] = rng.uniform(200, 235)
+        return make_sample(
+            LARGER_QUESTION, cls, "text", image=_finish(img, nprng), category=category,
+            rationale=f"the {cls} spot is the larger of the two",
+        )  # fmt: skip
+    if category == "spot_box":
+        r = rng.uniform(0.05, 0.09) * s
+        cx, cy = _point_in_half(rng, organ, r + 1, cls)
+        mask = _disc(xx, yy, cx, cy, r)
+        img[mask] = rng.uniform(200, 235)
+        return make_sample(
+            BOX_QUESTION, format_box(_box_of(mask)), "box", image=_finish(img, nprng), category=category,
+            rationale="there is one bright spot and the box goes around it",
+        )  # fmt: skip
+    raise ValueError(f"unknown scan_qa category {category!r}")
+
+
+SCAN_QA = World(
+    name="scan_qa",
+    description="partially known domain: count specks, say where a spot is, compare sizes, box a spot",
+    categories={
+        "speck_count": SPECK_COUNTS,
+        "spot_side": SIDES,
+        "spot_larger": SIDES,
+        "spot_box": SIDES,  # the side only balances where the spot is drawn; the answer is its box
+    },
+    tasks={"speck_count": "text", "spot_side": "text", "spot_larger": "text", "spot_box": "box"},
+    vocabulary={
+        "speck_count": tuple(sorted({*SPECK_COUNTS, *map(str, OOD_SPECK_COUNTS.values())})),
+        "spot_side": SIDES,
+        "spot_larger": SIDES,
+        "spot_box": None,
+    },
+    build=build_scan_qa,
+)

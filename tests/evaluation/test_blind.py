@@ -1,0 +1,70 @@
+"""Blind baselines stay near chance on the domains' yes/no and choice splits, and do catch a leak."""
+
+import random
+
+import pytest
+
+from currvl.data.formats import box_distractors, convert
+from currvl.data.schema import OPTION_LETTERS
+from currvl.data.synthetic import make_samples
+from currvl.evaluation.blind import blind_baselines, worst_excess
+
+N = 400
+
+
+@pytest.fixture(scope="module")
+def worlds():
+    return {
+        ("scan_qa", "test"): (make_samples("scan_qa", "train", N), make_samples("scan_qa", "test", N)),
+        ("scan_qa", "test_ood"): (
+            make_samples("scan_qa", "train", N),
+            make_samples("scan_qa", "test_ood", N),
+        ),
+        ("scan", "test"): (make_samples("scan", "train", N), make_samples("scan", "test", N)),
+    }
+
+
+@pytest.mark.parametrize("form", ["judge", "choice"])
+@pytest.mark.parametrize("split", [("scan_qa", "test"), ("scan_qa", "test_ood"), ("scan", "test")])
+def test_no_text_only_shortcut(worlds, split, form):
+    train, test = worlds[split]
+    result = blind_baselines(convert(train, form, seed=0), convert(test, form, seed=0))
+    assert worst_excess(result) <= 0.1, result
+    if split[0] == "scan_qa":  # the box category is checked by the nearest-centre rule too
+        assert "nearest_centre_box" in result["categories"]["spot_box"]
+
+
+def test_the_baselines_catch_a_leaky_split(worlds):
+    """Random-placement box distractors (the old rule) leak the answer: a box inside the organ is
+    nearer the centre than one anywhere in the image."""
+    train, test = worlds[("scan", "test")]
+
+    def leaky_choice(samples):
+        out = []
+        for s in samples:
+            if s["task"] != "box":
+                continue
+            rng = random.Random(s["id"])
+            options = [s["answer"], *box_distractors(s, rng, 3)]
+            rng.shuffle(options)
+            out.append(
+                {
+                    **s,
+                    "task": "choice",
+                    "options": options,
+                    "answer": OPTION_LETTERS[options.index(s["answer"])],
+                }
+            )
+        return out
+
+    result = blind_baselines(leaky_choice(train), leaky_choice(test))
+    assert result["categories"]["finding_box"]["nearest_centre_box"] > 0.5  # chance is 0.25
+    # an answer that follows the question text is caught by the answer prior
+    leaky = [{**s, "question": f"{s['question']} ({s['answer']})"} for s in convert(test, "judge", seed=0)]
+    assert blind_baselines(leaky, leaky)["baselines"]["answer_prior"] == 1.0
+
+
+def test_blind_baselines_refuse_open_items(worlds):
+    train, test = worlds[("scan", "test")]
+    with pytest.raises(ValueError, match="one yes_no or choice form"):
+        blind_baselines(train, test)
