@@ -128,6 +128,9 @@ def test_eval_base_vs_tuned_writes_forgetting_report(tiny_model_dir, tmp_path, c
     assert report["general"]["n_before"] == 5 and report["domain"]["n_after"] == 2
     # the same model twice: greedy decoding gives the same scores, so nothing is gained or lost
     assert report["summary"]["general_delta"] == 0.0 and report["summary"]["domain_delta"] == 0.0
+    assert report["summary"]["general_delta_ci95"] == [0.0, 0.0]  # paired: the same items, same scores
+    assert report["kl"]["sequences"] == 5 and abs(report["summary"]["kl_base_tuned"]) < 1e-6
+    assert "KL(base || tuned)" in printed
     assert report["meta"]["domain_source"] == "synthetic:scan" and report["meta"]["general_n"] == 5
     assert (out / "forgetting.png").read_bytes()[:4] == b"\x89PNG"
     assert (out / "forgetting.md").read_text().startswith("# forgetting report")
@@ -236,3 +239,11 @@ def test_eval_lmms_harness_with_our_domain_set(tiny_model_dir, tmp_path, monkeyp
     report = json.loads((out / "forgetting.json").read_text())
     assert list(report["general_categories"]) == ["mme"]
     assert report["domain"]["n_before"] == 2 and report["meta"]["domain_source"] == "synthetic:scan"
+
+
+def test_eval_defaults_are_the_probe_sizes():
+    import currvl.cli.main as cli
+    from currvl.evaluation import probe
+
+    assert (cli.DEFAULT_GENERAL_N, cli.DEFAULT_DOMAIN_N) == (probe.DEFAULT_GENERAL_N, probe.DEFAULT_DOMAIN_N)
+    assert probe.DEFAULT_GENERAL_N >= 1000 and probe.DEFAULT_DOMAIN_N >= 500

@@ -36,8 +36,8 @@ class CompareConfig:
     base: str = "runs/demo/base/final"  # a model folder or hub id
     build_base: bool = True  # build the demo's pretrained tiny base there when `base` does not exist yet
     domain: str = "synthetic:scan"
-    general_n: int = 200
-    domain_n: int = 100
+    general_n: int = 1000
+    domain_n: int = 500
     seeds: list[int] = field(default_factory=lambda: [0])
     methods: list[MethodSpec] = field(default_factory=list)
     # --quick: general_n, domain_n, output_dir (default: output_dir + "-quick"), overrides: {METHOD: {...}}

@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 GENERAL_WORLD = "general"
-DEFAULT_GENERAL_N = 200
-DEFAULT_DOMAIN_N = 100
+DEFAULT_GENERAL_N = 1000
+DEFAULT_DOMAIN_N = 500
 
 
 def general_probe(n: int = DEFAULT_GENERAL_N, seed: int = 0) -> list[dict[str, Any]]:
