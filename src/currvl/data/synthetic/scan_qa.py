@@ -93,6 +93,16 @@ def _specks(rng: random.Random, organ: _Organ, n: int, dot: float) -> list[tuple
     return dots
 
 
+def _paint_spot(
+    rng: random.Random, img: np.ndarray, organ: _Organ, xx: np.ndarray, yy: np.ndarray, r: float, side: str
+) -> np.ndarray:
+    """Paint one bright spot of radius r in the given half of the organ; return its mask."""
+    cx, cy = _point_in_half(rng, organ, r + 1, side)
+    mask = _disc(xx, yy, cx, cy, r)
+    img[mask] = rng.uniform(200, 235)
+    return mask
+
+
 def build_scan_qa(
     rng: random.Random, split: str, category: str, cls: str, size: tuple[int, int]
 ) -> dict[str, Any]:
@@ -101,44 +111,39 @@ def build_scan_qa(
     s = min(width, height)
     ood = split == "test_ood"
     img, organ, xx, yy, nprng = _scan(rng, width, height, ood)
+
+    def item(question: str, answer: str, task: str, rationale: str) -> dict[str, Any]:
+        image = _finish(img, nprng)
+        return make_sample(question, answer, task, image=image, category=category, rationale=rationale)
+
     if category == "speck_count":
         n = OOD_SPECK_COUNTS[cls] if ood else int(cls)
         dot = max(1.5, 0.028 * s)
         for px, py in _specks(rng, organ, n, dot):
             img[_disc(xx, yy, px, py, dot)] = rng.uniform(235, 255)
-        word = "speck" if n == 1 else "specks"
-        return make_sample(
-            COUNT_QUESTION, str(n), "text", image=_finish(img, nprng), category=category,
-            rationale=f"I count {n} bright {word} in the organ",
-        )  # fmt: skip
+        return item(
+            COUNT_QUESTION,
+            str(n),
+            "text",
+            f"I count {n} bright {'speck' if n == 1 else 'specks'} in the organ",
+        )
     if category == "spot_side":
-        r = rng.uniform(0.045, 0.07) * s
-        cx, cy = _point_in_half(rng, organ, r + 1, cls)
-        img[_disc(xx, yy, cx, cy, r)] = rng.uniform(200, 235)
-        return make_sample(
-            SIDE_QUESTION, cls, "text", image=_finish(img, nprng), category=category,
-            rationale=f"the bright spot is in the {cls} half of the organ",
-        )  # fmt: skip
+        _paint_spot(rng, img, organ, xx, yy, rng.uniform(0.045, 0.07) * s, cls)
+        return item(SIDE_QUESTION, cls, "text", f"the bright spot is in the {cls} half of the organ")
     if category == "spot_larger":
         small = rng.uniform(0.035, 0.045) * s
         large = small * rng.uniform(1.6, 2.0)
-        radii = {cls: large, ("right" if cls == "left" else "left"): small}
-        for side, r in radii.items():
-            cx, cy = _point_in_half(rng, organ, r + 1, side)
-            img[_disc(xx, yy, cx, cy, r)] = rng.uniform(200, 235)
-        return make_sample(
-            LARGER_QUESTION, cls, "text", image=_finish(img, nprng), category=category,
-            rationale=f"the {cls} spot is the larger of the two",
-        )  # fmt: skip
+        for side, r in {cls: large, ("right" if cls == "left" else "left"): small}.items():
+            _paint_spot(rng, img, organ, xx, yy, r, side)
+        return item(LARGER_QUESTION, cls, "text", f"the {cls} spot is the larger of the two")
     if category == "spot_box":
-        r = rng.uniform(0.05, 0.09) * s
-        cx, cy = _point_in_half(rng, organ, r + 1, cls)
-        mask = _disc(xx, yy, cx, cy, r)
-        img[mask] = rng.uniform(200, 235)
-        return make_sample(
-            BOX_QUESTION, format_box(_box_of(mask)), "box", image=_finish(img, nprng), category=category,
-            rationale="there is one bright spot and the box goes around it",
-        )  # fmt: skip
+        mask = _paint_spot(rng, img, organ, xx, yy, rng.uniform(0.05, 0.09) * s, cls)
+        return item(
+            BOX_QUESTION,
+            format_box(_box_of(mask)),
+            "box",
+            "there is one bright spot and the box goes around it",
+        )
     raise ValueError(f"unknown scan_qa category {category!r}")
 
 
