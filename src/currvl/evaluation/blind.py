@@ -132,9 +132,7 @@ def blind_baselines(train: list[Sample], test: list[Sample]) -> dict[str, Any]:
     if form == "choice":
         predictors["option_position"] = _option_position(train)
         predictors["option_text_prior"] = _option_text_prior(train)
-    box_train = [
-        s for s in train if parse_box((s["options"] or [""])[0] if form == "choice" else _candidate(s) or "")
-    ]
+    box_train = [s for s in train if _asks_box(s)]
     box_predict = _nearest_centre_box(box_train, form) if box_train else None
     categories = sorted({s["category"] for s in test})
     out: dict[str, Any] = {

@@ -8,7 +8,6 @@ after / before) is as narrow as the data allow. Unpaired Wilson intervals stay i
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -94,7 +93,3 @@ def excludes(interval: Sequence[float] | None, value: float) -> bool | None:
         return None
     lo, hi = interval
     return bool(value < lo or value > hi)
-
-
-def finite_or_none(value: float | None) -> float | None:
-    return value if value is not None and math.isfinite(value) else None
