@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -165,24 +166,37 @@ def _draw_finding(
     raise ValueError(f"unknown finding {finding!r}; expected one of {', '.join(FINDINGS)}")
 
 
-def _render(
-    rng: random.Random, width: int, height: int, finding: str
-) -> tuple[Image.Image, _Drawn | None, _Organ]:
-    """Draw one scan; return the RGB image, what was painted (None if normal) and the organ."""
+def blank_scan(
+    rng: random.Random, width: int, height: int, make_organ: Callable[..., _Organ] = _Organ
+) -> tuple[np.ndarray, _Organ, np.ndarray, np.ndarray, np.random.Generator]:
+    """A dark frame with a shaded, textured organ: (grey image as float, organ, pixel-centre x and y
+    grids, the numpy generator for texture and noise). Findings are painted on it, then `to_image`."""
     nprng = np.random.default_rng(rng.getrandbits(64))
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32) + 0.5  # pixel centres
     img = np.full((height, width), rng.uniform(8, 20), dtype=np.float32)
-    organ = _Organ(rng, width, height)
+    organ = make_organ(rng, width, height)
     rho = organ.rho(xx, yy)
     inside = rho <= 1.0
     base = rng.uniform(88, 112)
     texture = _smooth_noise(nprng, width, height, cells=max(4, min(width, height) // 16)) * 9
     shaded = base * (1.0 - 0.12 * rho**2) + texture
     img[inside] = shaded[inside]
+    return img, organ, xx, yy, nprng
+
+
+def to_image(img: np.ndarray, nprng: np.random.Generator) -> Image.Image:
+    """Add the sensor noise and quantise a painted scan to an RGB image."""
+    noisy = img + nprng.normal(0.0, _NOISE_STD, size=img.shape).astype(np.float32)
+    return Image.fromarray(np.clip(np.rint(noisy), 0, 255).astype(np.uint8)).convert("RGB")
+
+
+def _render(
+    rng: random.Random, width: int, height: int, finding: str
+) -> tuple[Image.Image, _Drawn | None, _Organ]:
+    """Draw one scan; return the RGB image, what was painted (None if normal) and the organ."""
+    img, organ, xx, yy, nprng = blank_scan(rng, width, height)
     drawn = _draw_finding(rng, nprng, img, organ, finding, xx, yy)
-    img += nprng.normal(0.0, _NOISE_STD, size=img.shape).astype(np.float32)
-    gray = np.clip(np.rint(img), 0, 255).astype(np.uint8)
-    image = Image.fromarray(gray).convert("RGB")
+    image = to_image(img, nprng)
     if drawn is None or not drawn.mask.any():
         return image, None, organ
     return image, drawn, organ

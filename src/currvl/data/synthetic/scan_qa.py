@@ -24,11 +24,10 @@ import random
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from ..schema import format_box, make_sample
 from .base import World
-from .domain import _box_of, _disc, _Organ, _smooth_noise
+from .domain import _box_of, _disc, _Organ, blank_scan, to_image
 
 SPECK_COUNTS: tuple[str, ...] = ("1", "2", "3", "4")
 OOD_SPECK_COUNTS: dict[str, int] = {"1": 5, "2": 6, "3": 5, "4": 6}
@@ -38,8 +37,6 @@ COUNT_QUESTION = "How many bright specks are in the organ?"
 SIDE_QUESTION = "Is the spot in the left or the right half of the organ?"
 LARGER_QUESTION = "Which spot is larger, the left one or the right one?"
 BOX_QUESTION = "Locate the spot."
-
-_NOISE_STD = 4.0
 
 
 def _organ(rng: random.Random, width: int, height: int, ood: bool) -> _Organ:
@@ -60,23 +57,6 @@ def _point_in_half(rng: random.Random, organ: _Organ, extent: float, side: str |
         if side is None or (side == "left" and offset < -extent) or (side == "right" and offset > extent):
             return x, y
     raise RuntimeError("could not place a spot; the organ is too small for it")
-
-
-def _scan(rng: random.Random, width: int, height: int, ood: bool):
-    nprng = np.random.default_rng(rng.getrandbits(64))
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32) + 0.5
-    img = np.full((height, width), rng.uniform(8, 20), dtype=np.float32)
-    organ = _organ(rng, width, height, ood)
-    rho = organ.rho(xx, yy)
-    inside = rho <= 1.0
-    texture = _smooth_noise(nprng, width, height, cells=max(4, min(width, height) // 16)) * 9
-    img[inside] = (rng.uniform(88, 112) * (1.0 - 0.12 * rho**2) + texture)[inside]
-    return img, organ, xx, yy, nprng
-
-
-def _finish(img: np.ndarray, nprng: np.random.Generator) -> Image.Image:
-    img = img + nprng.normal(0.0, _NOISE_STD, size=img.shape).astype(np.float32)
-    return Image.fromarray(np.clip(np.rint(img), 0, 255).astype(np.uint8)).convert("RGB")
 
 
 def _specks(rng: random.Random, organ: _Organ, n: int, dot: float) -> list[tuple[float, float]]:
@@ -110,10 +90,10 @@ def build_scan_qa(
     width, height = size
     s = min(width, height)
     ood = split == "test_ood"
-    img, organ, xx, yy, nprng = _scan(rng, width, height, ood)
+    img, organ, xx, yy, nprng = blank_scan(rng, width, height, lambda r, w, h: _organ(r, w, h, ood))
 
     def item(question: str, answer: str, task: str, rationale: str) -> dict[str, Any]:
-        image = _finish(img, nprng)
+        image = to_image(img, nprng)
         return make_sample(question, answer, task, image=image, category=category, rationale=rationale)
 
     if category == "speck_count":
