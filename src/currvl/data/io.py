@@ -28,6 +28,16 @@ _PNG_MODES = {"1", "L", "LA", "I", "I;16", "P", "RGB", "RGBA"}
 SYNTHETIC_PREFIX = "synthetic:"
 
 
+def open_image(image: Any) -> Image.Image | None:
+    """A sample's image as RGB: a PIL image (converted) or a path (read and closed); None stays None."""
+    if image is None:
+        return None
+    if isinstance(image, Image.Image):
+        return image.convert("RGB")
+    with Image.open(Path(image)) as im:
+        return im.convert("RGB")
+
+
 def normalise_sample(obj: Mapping[str, Any], default_id: str = "") -> dict[str, Any]:
     """Fill absent optional fields with `make_sample` defaults; leave absent required ones absent.
 

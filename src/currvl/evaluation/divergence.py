@@ -16,8 +16,7 @@ from typing import Any
 import torch
 from rich.progress import Progress
 
-from currvl.data.prompts import prompt_messages
-from currvl.evaluation.evaluate import open_image
+from currvl.training.reference_probe import teacher_forced_logits
 
 
 def token_kl(base_logits: torch.Tensor, tuned_logits: torch.Tensor) -> torch.Tensor:
@@ -39,14 +38,6 @@ def kl_summary(per_sequence_kls: Sequence[Sequence[float]]) -> dict[str, Any]:
     }
 
 
-def _completion_logits(model, enc, n_tokens: list[int]) -> list[torch.Tensor]:
-    """Logits predicting each of the last n completion tokens of each (left-padded) row."""
-    # the logit at position t predicts token t + 1: completion tokens sit at the end of each row
-    logits = model(**enc).logits
-    length = logits.shape[1]
-    return [logits[row, length - n - 1 : length - 1] for row, n in enumerate(n_tokens)]
-
-
 @torch.no_grad()
 def forward_kl(
     base_model,
@@ -61,29 +52,17 @@ def forward_kl(
     """KL(base || tuned) along `completions` (the base model's, one per sample); see the module doc."""
     if len(samples) != len(completions):
         raise ValueError(f"{len(samples)} samples but {len(completions)} completions")
-    tokenizer = getattr(processor, "tokenizer", processor)
-    tokenizer.padding_side = "left"
     for m in (base_model, tuned_model):
         m.eval()
-    base_dev = next(base_model.parameters()).device
-    tuned_dev = next(tuned_model.parameters()).device
     per_seq: list[list[float]] = []
     with Progress(transient=True, disable=not show_progress) as progress:
         task = progress.add_task("KL(base || tuned)", total=len(samples))
         for start in range(0, len(samples), batch_size):
             batch = list(samples[start : start + batch_size])
             comps = list(completions[start : start + batch_size])
-            n_tokens = [len(tokenizer(c, add_special_tokens=False)["input_ids"]) for c in comps]
-            texts = [
-                processor.apply_chat_template(prompt_messages(s), add_generation_prompt=True, tokenize=False)
-                + c
-                for s, c in zip(batch, comps, strict=True)
-            ]
-            images = [im for im in (open_image(s.get("image")) for s in batch) if im is not None]
-            enc = processor(text=texts, images=images or None, return_tensors="pt", padding=True)
-            base_logits = _completion_logits(base_model, enc.to(base_dev), n_tokens)
-            tuned_logits = _completion_logits(tuned_model, enc.to(tuned_dev), n_tokens)
-            for b, t in zip(base_logits, tuned_logits, strict=True):
+            base = teacher_forced_logits(base_model, processor, batch, comps)
+            tuned = teacher_forced_logits(tuned_model, processor, batch, comps)
+            for (b, _), (t, _) in zip(base, tuned, strict=True):
                 per_seq.append(token_kl(b, t.to(b.device)).tolist())
             progress.advance(task, len(batch))
     return kl_summary(per_seq)

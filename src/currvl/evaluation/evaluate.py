@@ -14,23 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from PIL import Image
 from rich.progress import Progress
 
+from currvl.data.io import open_image
 from currvl.data.prompts import prompt_messages
 from currvl.rewards import extract_answer, score_answer
 from currvl.rewards.report import report_scores
 
 REPORT_CATEGORY = "report"
-
-
-def open_image(image: Any) -> Image.Image | None:
-    if image is None:
-        return None
-    if isinstance(image, Image.Image):
-        return image.convert("RGB")
-    with Image.open(image) as im:
-        return im.convert("RGB")
 
 
 @torch.no_grad()

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from transformers import TrainerCallback
 
+from currvl.data.io import open_image
 from currvl.data.prompts import prompt_messages, target_text
 
 log = logging.getLogger(__name__)
@@ -23,39 +24,44 @@ DEFAULT_PROBE_SIZE = 32
 DEFAULT_PROBE_EVERY = 10
 
 
-def _open(image: Any):
-    from PIL import Image
-
-    return image if isinstance(image, Image.Image) else Image.open(image).convert("RGB")
-
-
 @torch.no_grad()
-def reference_nll(model, processor, samples: list[dict[str, Any]], batch_size: int = 8) -> list[float]:
-    """Per-sample mean NLL (nats per token) of the reference completion under `model`."""
+def teacher_forced_logits(
+    model, processor, samples: list[dict[str, Any]], completions: list[str]
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """One batch through `model` with each completion appended to its prompt: per row, the logits
+    that predict the completion's tokens (n, vocab) and those tokens (n,). Left padding keeps every
+    completion at the end of its row."""
     tokenizer = getattr(processor, "tokenizer", processor)
     tokenizer.padding_side = "left"
+    texts = [
+        processor.apply_chat_template(prompt_messages(s), add_generation_prompt=True, tokenize=False) + c
+        for s, c in zip(samples, completions, strict=True)
+    ]
+    images = [open_image(s["image"]) for s in samples if s.get("image") is not None]
+    kwargs = {"images": images} if images else {}
+    enc = processor(text=texts, padding=True, return_tensors="pt", **kwargs).to(
+        next(model.parameters()).device
+    )
+    lengths = [len(tokenizer(c, add_special_tokens=False)["input_ids"]) for c in completions]
+    logits = model(**enc).logits
+    end = logits.shape[1]
+    # the logit at position t predicts token t + 1
+    return [
+        (logits[row, end - n - 1 : end - 1], enc["input_ids"][row, end - n :])
+        for row, n in enumerate(lengths)
+    ]
+
+
+def reference_nll(model, processor, samples: list[dict[str, Any]], batch_size: int = 8) -> list[float]:
+    """Per-sample mean NLL (nats per token) of the reference completion under `model`."""
     was_training = model.training
     model.eval()
-    device = next(model.parameters()).device
     out: list[float] = []
     for start in range(0, len(samples), batch_size):
         batch = samples[start : start + batch_size]
-        prompts = [
-            processor.apply_chat_template(prompt_messages(s), add_generation_prompt=True, tokenize=False)
-            for s in batch
-        ]
-        targets = [target_text(s) for s in batch]
-        images = [s["image"] for s in batch if s.get("image") is not None]
-        texts = [p + t for p, t in zip(prompts, targets, strict=True)]
-        kwargs = {"images": [_open(i) for i in images]} if images else {}
-        enc = processor(text=texts, padding=True, return_tensors="pt", **kwargs).to(device)
-        target_lens = [len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in targets]
-        logits = model(**enc).logits[:, :-1].float()
-        logps = (
-            torch.log_softmax(logits, dim=-1).gather(-1, enc["input_ids"][:, 1:].unsqueeze(-1)).squeeze(-1)
-        )
-        for row, n in enumerate(target_lens):
-            out.append(-logps[row, -n:].mean().item())
+        for logits, ids in teacher_forced_logits(model, processor, batch, [target_text(s) for s in batch]):
+            logps = torch.log_softmax(logits.float(), dim=-1).gather(-1, ids.unsqueeze(-1))
+            out.append(-logps.mean().item())
     model.train(was_training)
     return out
 

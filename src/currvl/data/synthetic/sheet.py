@@ -5,21 +5,13 @@ from __future__ import annotations
 import re
 import textwrap
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
+from ..io import open_image
+
 _BOX_RE = re.compile(r"^\s*\[([^\]]*)\]\s*$")
-
-
-def _open(image: Any) -> Image.Image | None:
-    if image is None:
-        return None
-    if isinstance(image, Image.Image):
-        return image.convert("RGB")
-    with Image.open(Path(image)) as im:
-        return im.convert("RGB")
 
 
 def contact_sheet(samples: Sequence[dict[str, Any]], columns: int = 5, cell: int = 160) -> Image.Image:
@@ -31,7 +23,7 @@ def contact_sheet(samples: Sequence[dict[str, Any]], columns: int = 5, cell: int
     draw = ImageDraw.Draw(sheet)
     for i, sample in enumerate(samples):
         x0, y0 = (i % columns) * cell, (i // columns) * (cell + text_h)
-        image = _open(sample.get("image"))
+        image = open_image(sample.get("image"))
         if image is None:
             lines = textwrap.wrap(str(sample.get("question", "")), width=cell // 7)
             draw.multiline_text((x0 + 6, y0 + cell // 3), "\n".join(lines), fill="black", font=font)
