@@ -39,7 +39,6 @@ def _write_configs(tmp_path, model_dir):
     compare = {
         "output_dir": str(tmp_path / "out"),
         "base": str(model_dir),
-        "build_base": False,
         "domain": "synthetic:scan",
         "general_n": 5,
         "domain_n": 3,

@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import sys
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -333,6 +334,45 @@ def cmd_make_tiny(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pretrain(args: argparse.Namespace) -> int:
+    """Build the bench's base model (vision proxy pretraining + instruction SFT), then gate it."""
+    from currvl.training.base_pretrain import STATE_FILE, BasePretrainConfig
+
+    out = Path(args.out)
+    if (out / "config.json").exists() and not (out / STATE_FILE).exists():
+        if not args.overwrite:
+            raise FileExistsError(f"{out} already holds a model; pass --overwrite to rebuild it there")
+        for name in ("pretrain_log.jsonl", "pretrain_config.json"):
+            (out / name).unlink(missing_ok=True)
+    cfg = BasePretrainConfig(seed=args.seed)
+    for name in ("vision_steps", "lm_steps"):
+        if getattr(args, name) is not None:
+            setattr(cfg, name, getattr(args, name))
+    if (out / STATE_FILE).exists():
+        print(f"resuming the pretraining saved in {out / STATE_FILE}")
+    from currvl.evaluation.gate import gate_markdown, pretrain_and_gate
+
+    start = time.perf_counter()
+    result = pretrain_and_gate(out, cfg, n=args.gate_n, batch_size=args.batch_size)
+    print(gate_markdown(result, title=f"Gate of {out}"))
+    print(f"base model written to {out} in {time.perf_counter() - start:.0f} s (gate included)")
+    return 0 if result["passed"] else 1
+
+
+def cmd_gate(args: argparse.Namespace) -> int:
+    from currvl.evaluation.gate import gate_markdown, run_gate, write_gate
+    from currvl.models import load_model
+    from currvl.models.loading import resolve_model_path
+
+    model_dir = Path(resolve_model_path(args.model))
+    model, processor = load_model(model_dir)
+    result = run_gate(model, processor, n=args.n, batch_size=args.batch_size)
+    if args.write:
+        write_gate(result, model_dir, title=f"Gate of {args.model}")
+    print(gate_markdown(result, title=f"Gate of {args.model}"))
+    return 0 if result["passed"] else 1
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from currvl.cli.demo import run_demo
 
@@ -452,6 +492,27 @@ def build_parser() -> argparse.ArgumentParser:
     mt = m.add_parser("make-tiny", help="build a random tiny Qwen2.5-VL (offline) as a HF folder")
     mt.add_argument("--out", required=True)
     mt.set_defaults(func=cmd_make_tiny)
+    mp = m.add_parser(
+        "pretrain",
+        help="build the bench's base model: tokenizer, vision proxy pretraining, instruction SFT, gate "
+        "(resumes a stopped run in --out)",
+    )
+    mp.add_argument("--out", required=True)
+    mp.add_argument("--overwrite", action="store_true", help="rebuild over a finished model in --out")
+    mp.add_argument("--seed", type=int, default=0)
+    mp.add_argument("--vision-steps", type=int, help="vision proxy steps (default 300)")
+    mp.add_argument("--lm-steps", type=int, help="instruction SFT steps (default 1500)")
+    mp.add_argument("--gate-n", type=int, default=1000, help="general test items of the gate")
+    mp.add_argument("--batch-size", type=int, default=50)
+    mp.set_defaults(func=cmd_pretrain)
+    mg = m.add_parser("gate", help="check a base model against the bench's gate (writes gate.json/gate.md)")
+    mg.add_argument(
+        "--model", default="currvl-base", help="a folder, hub id or currvl-base (the shipped one)"
+    )
+    mg.add_argument("--n", type=int, default=1000)
+    mg.add_argument("--batch-size", type=int, default=50)
+    mg.add_argument("--write", action="store_true", help="write gate.json / gate.md beside the model")
+    mg.set_defaults(func=cmd_gate)
 
     demo = sub.add_parser("demo", help="the embedded default: tiny VLM, synthetic worlds, CPU")
     demo.add_argument("--workdir", default="runs/demo")

@@ -33,8 +33,7 @@ class MethodSpec:
 @dataclass
 class CompareConfig:
     output_dir: str = "runs/compare"
-    base: str = "runs/demo/base/final"  # a model folder or hub id
-    build_base: bool = True  # build the demo's pretrained tiny base there when `base` does not exist yet
+    base: str = "currvl-base"  # a model folder, a hub id, or currvl-base (the shipped bench base)
     domain: str = "synthetic:scan"
     general_n: int = 1000
     domain_n: int = 500
@@ -95,18 +94,15 @@ def _recipe_path(recipe: str, config: Path) -> Path:
 
 
 def ensure_base(cfg: CompareConfig) -> Path:
-    """The base model folder; builds the demo's pretrained tiny model there when asked and missing."""
-    base = Path(cfg.base)
-    if (base / "config.json").exists() or not cfg.build_base:
-        return base
-    from currvl.cli.demo import DemoSizes, pretrain_recipe
-    from currvl.models import build_tiny_model
-    from currvl.training.run import train
+    """The base model folder (`currvl-base` resolves to the one shipped in the package)."""
+    from currvl.models.loading import resolve_model_path
 
-    run_dir = base.parent if base.name == "final" else base
-    log.info("compare: building the demo's pretrained base model in %s", run_dir)
-    init = build_tiny_model(run_dir.parent / "tiny-init")
-    return train(pretrain_recipe(init, run_dir, DemoSizes()), resume=True)
+    base = Path(resolve_model_path(cfg.base))
+    if base.exists() and not (base / "config.json").exists():
+        raise FileNotFoundError(
+            f"base model {cfg.base}: no config.json there (build one with `currvl model pretrain --out DIR`)"
+        )
+    return base  # a folder, or a hub id that from_pretrained resolves
 
 
 def _run_method(spec: MethodSpec, cfg: CompareConfig, base: Path, seed: int, out: Path) -> dict[str, Any]:

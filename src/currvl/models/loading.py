@@ -8,6 +8,16 @@ from typing import Any
 import torch
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
+SHIPPED_BASE = Path(__file__).parent / "base"
+"""The bench's base model, shipped in the package (rebuilt by `currvl model pretrain`; gate.md beside it)."""
+SHIPPED_BASE_NAME = "currvl-base"
+
+
+def resolve_model_path(name_or_path: str | Path) -> str:
+    """`currvl-base` names the shipped base; anything else (a folder, a hub id) passes through."""
+    return str(SHIPPED_BASE) if str(name_or_path) == SHIPPED_BASE_NAME else str(name_or_path)
+
+
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16, "auto": "auto"}
 
 
@@ -28,7 +38,7 @@ def inference_placement() -> dict[str, Any]:
 
 def load_processor(name_or_path: str | Path, **processor_kwargs: Any):
     """The model's processor with left padding, which batched generation and Qwen-VL rope indices need."""
-    processor = AutoProcessor.from_pretrained(str(name_or_path), **processor_kwargs)
+    processor = AutoProcessor.from_pretrained(resolve_model_path(name_or_path), **processor_kwargs)
     tokenizer = getattr(processor, "tokenizer", processor)
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:
@@ -44,14 +54,15 @@ def load_model(
     attn_implementation: str | None = None,
     **processor_kwargs: Any,
 ):
-    """Return (model, processor) for a local folder or hub id. The same call serves the tiny and the 7B model.
+    """Return (model, processor) for a local folder, a hub id or `currvl-base`. The same call serves the
+    tiny and the 7B model.
 
     `processor_kwargs` (e.g. `min_pixels`, `max_pixels`) go to `AutoProcessor.from_pretrained`.
     """
     kwargs: dict[str, Any] = {"dtype": resolve_dtype(dtype)}
     if attn_implementation:
         kwargs["attn_implementation"] = attn_implementation
-    model = AutoModelForImageTextToText.from_pretrained(str(name_or_path), **kwargs)
+    model = AutoModelForImageTextToText.from_pretrained(resolve_model_path(name_or_path), **kwargs)
     if device is not None:
         model.to(device)
     return model, load_processor(name_or_path, **processor_kwargs)

@@ -126,6 +126,24 @@ def default_corpus() -> list[str]:
     return texts
 
 
+ENGLISH_CORPUS = Path(__file__).parent / "data" / "corpus_en.txt"
+"""About 80 KB of plain general English (home, travel, science, medicine, stories...), written for
+currvl: what a real tokenizer is trained on, so domain words are whole tokens as in Qwen's BPE."""
+
+
+def corpus_with_english() -> list[str]:
+    """The base model's tokenizer corpus: general English plus every synthetic world's text (no answers
+    are learnt from it; it only decides how text splits into tokens)."""
+    from currvl.data.synthetic import EXTRA_WORLDS, make_samples
+
+    texts = [line for line in ENGLISH_CORPUS.read_text().splitlines() if line.strip()]
+    texts += default_corpus()
+    for world in EXTRA_WORLDS:
+        for s in make_samples(world, "train", n=200, seed=0):
+            texts.extend([s["question"], s["answer"], s.get("rationale") or ""])
+    return texts
+
+
 def build_tiny_model(
     out_dir: str | Path,
     spec: TinyModelSpec | None = None,

@@ -32,13 +32,17 @@ OPERATIONS: tuple[str, ...] = ("add", "subtract")
 ARITHMETIC_ANSWERS: tuple[str, ...] = tuple(str(v) for v in range(19))
 
 SHAPE_RATIONALES: dict[str, str] = {
-    "circle": "the shape is round and has no corners",
-    "square": "the shape has four equal sides and four corners",
-    "triangle": "the shape has three corners",
-    "star": "the shape has five sharp points",
-    "cross": "the shape is two bars crossing in the middle",
+    "circle": "the shape is round and has no corners, so it is a circle",
+    "square": "the shape has four equal sides and four corners, so it is a square",
+    "triangle": "the shape has three corners, so it is a triangle",
+    "star": "the shape has five sharp points, so it is a star",
+    "cross": "the shape is two bars crossing in the middle, so it is a cross",
 }
+RELATION_WORDS: dict[str, str] = {"left": "left of", "right": "right of", "above": "above", "below": "below"}
 
+CELL = 28
+"""Objects sit one per cell of a 28 px grid: one cell is one Qwen2.5-VL vision token (14 px patches
+merged 2x2), the way a real VLM's objects span whole patches, so a tiny vision tower can see them."""
 _SUPERSAMPLE = 2
 _COLOR_JITTER = 12
 # Arithmetic stands for *recalled knowledge* (facts a pretrained model has memorised): every split
@@ -46,6 +50,9 @@ _COLOR_JITTER = 12
 # still remembered after domain tuning (forgetting), not whether a tiny model can infer unseen sums.
 _MAX_ADDEND = 6
 _MAX_MINUEND = 9
+
+SceneObject = tuple[int, int, str, str]
+"""(row, column, shape, colour name) of one object on the grid."""
 
 
 def _jitter(rng: random.Random, rgb: tuple[int, int, int]) -> tuple[int, int, int]:
@@ -85,109 +92,65 @@ def shape_polygon(kind: str, cx: float, cy: float, r: float, angle: float = 0.0)
     return [(cx + x * ca - y * sa, cy + x * sa + y * ca) for x, y in pts]
 
 
-def _draw_shape(
-    draw: ImageDraw.ImageDraw, rng: random.Random, kind: str, cx: float, cy: float, r: float, fill: tuple
-) -> None:
-    """Draw one flat shape on the supersampled canvas (coordinates given at output scale)."""
-    k = _SUPERSAMPLE
-    if kind == "circle":
-        rr = 0.9 * r * k
-        draw.ellipse([cx * k - rr, cy * k - rr, cx * k + rr, cy * k + rr], fill=fill)
-        return
-    angle = math.radians(rng.uniform(-12, 12))
-    draw.polygon(shape_polygon(kind, cx * k, cy * k, r * k, angle), fill=fill)
+def grid_shape(size: tuple[int, int]) -> tuple[int, int]:
+    """(rows, columns) of the object grid of an image of `size` (width, height)."""
+    return max(1, size[1] // CELL), max(1, size[0] // CELL)
 
 
-def _render(
-    rng: random.Random, size: tuple[int, int], shapes: list[tuple[str, str, float, float, float]]
-) -> Image.Image:
-    """Render (kind, colour name, cx, cy, r) shapes; drawn at 2x then box-filtered for clean edges."""
+def render_scene(rng: random.Random, size: tuple[int, int], objects: list[SceneObject]) -> Image.Image:
+    """Draw objects centred (+-2 px) in their cells, at 2x then box-filtered for clean edges."""
     w, h = size
-    img = Image.new("RGB", (w * _SUPERSAMPLE, h * _SUPERSAMPLE), _background(rng))
+    k = _SUPERSAMPLE
+    img = Image.new("RGB", (w * k, h * k), _background(rng))
     draw = ImageDraw.Draw(img)
-    for kind, color, cx, cy, r in shapes:
-        _draw_shape(draw, rng, kind, cx, cy, r, _jitter(rng, COLORS[color]))
+    for row, col, kind, color in objects:
+        cx = ((col + 0.5) * CELL + rng.uniform(-2, 2)) * k
+        cy = ((row + 0.5) * CELL + rng.uniform(-2, 2)) * k
+        r = rng.uniform(9.5, 12.0) * k
+        fill = _jitter(rng, COLORS[color])
+        if kind == "circle":
+            draw.ellipse([cx - 0.9 * r, cy - 0.9 * r, cx + 0.9 * r, cy + 0.9 * r], fill=fill)
+        else:
+            draw.polygon(shape_polygon(kind, cx, cy, r, math.radians(rng.uniform(-12, 12))), fill=fill)
     return img.resize((w, h), Image.Resampling.BOX)
 
 
-def _place(
-    rng: random.Random, size: tuple[int, int], radii: list[float], tries: int = 400
-) -> list[tuple[float, float]] | None:
-    """Centres for non-overlapping discs of the given radii fully inside the image (None if stuck)."""
-    w, h = size
-    gap = 0.04 * min(w, h)
-    centres: list[tuple[float, float]] = []
-    for r in radii:
-        lo_x, hi_x, lo_y, hi_y = r + gap, w - r - gap, r + gap, h - r - gap
-        if lo_x > hi_x or lo_y > hi_y:
-            return None
-        for _ in range(tries):
-            x, y = rng.uniform(lo_x, hi_x), rng.uniform(lo_y, hi_y)
-            if all(
-                math.hypot(x - px, y - py) >= r + pr + gap
-                for (px, py), pr in zip(centres, radii, strict=False)
-            ):
-                centres.append((x, y))
-                break
-        else:
-            return None
-    return centres
+def _cells(size: tuple[int, int]) -> list[tuple[int, int]]:
+    rows, cols = grid_shape(size)
+    return [(r, c) for r in range(rows) for c in range(cols)]
 
 
-def _single(rng: random.Random, size: tuple[int, int], kind: str, color: str) -> Image.Image:
-    """One large shape somewhere in the image."""
-    r = rng.uniform(0.22, 0.32) * min(size)
-    (cx, cy), *_ = _place(rng, size, [r]) or [(size[0] / 2, size[1] / 2)]
-    return _render(rng, size, [(kind, color, cx, cy, r)])
+def random_scene(rng: random.Random, size: tuple[int, int], max_objects: int = 6) -> list[SceneObject]:
+    """0..max_objects objects of random shape and colour in distinct cells (vision pretraining)."""
+    cells = _cells(size)
+    chosen = rng.sample(cells, rng.randint(0, min(max_objects, len(cells))))
+    return [(r, c, rng.choice(SHAPES), rng.choice(list(COLORS))) for r, c in chosen]
 
 
-def _count_image(rng: random.Random, size: tuple[int, int], n: int) -> Image.Image:
-    """n separate shapes; half the time all alike, otherwise mixed kinds and colours."""
+def _count_scene(rng: random.Random, size: tuple[int, int], n: int) -> list[SceneObject]:
+    """n objects in distinct cells; half the time all alike, otherwise mixed kinds and colours."""
     same = rng.random() < 0.5
     kind0, color0 = rng.choice(SHAPES), rng.choice(list(COLORS))
-    scale = 1.0
-    while True:
-        radii = [rng.uniform(0.09, 0.13) * min(size) * scale for _ in range(n)]
-        centres = _place(rng, size, radii)
-        if centres is not None:
-            break
-        scale *= 0.9
-    shapes = [
-        (kind0 if same else rng.choice(SHAPES), color0 if same else rng.choice(list(COLORS)), x, y, r)
-        for (x, y), r in zip(centres, radii, strict=True)
+    return [
+        (r, c, kind0 if same else rng.choice(SHAPES), color0 if same else rng.choice(list(COLORS)))
+        for r, c in rng.sample(_cells(size), n)
     ]
-    return _render(rng, size, shapes)
 
 
-def _position_image(
+def _position_scene(
     rng: random.Random, size: tuple[int, int], relation: str, first: str, second: str
-) -> Image.Image:
-    """Two shapes clearly apart along the asked axis and roughly aligned along the other."""
-    w, h = size
+) -> list[SceneObject]:
+    """Two objects apart along the asked axis by more cells than they differ along the other."""
     horizontal = relation in ("left", "right")
-    for _ in range(500):
-        r1, r2 = (rng.uniform(0.12, 0.17) * min(size) for _ in range(2))
-        pts = _place(rng, size, [r1, r2])
-        if pts is None:
-            continue
-        (x1, y1), (x2, y2) = pts
-        along, across = (x2 - x1, y2 - y1) if horizontal else (y2 - y1, x2 - x1)
-        if abs(along) >= r1 + r2 + 0.05 * min(size) and abs(across) <= 0.35 * abs(along):
+    while True:
+        (r1, c1), (r2, c2) = rng.sample(_cells(size), 2)
+        along, across = (c2 - c1, r2 - r1) if horizontal else (r2 - r1, c2 - c1)
+        if along != 0 and abs(across) <= abs(along) - 1:
             break
-    else:  # practically unreachable; a fixed clear layout keeps generation total
-        r1 = r2 = 0.15 * min(size)
-        x1, y1, x2, y2 = (
-            (0.27 * w, 0.5 * h, 0.73 * w, 0.5 * h) if horizontal else (0.5 * w, 0.27 * h, 0.5 * w, 0.73 * h)
-        )
-        along = 1.0
-    # The first-named shape is left of / above the other exactly when the relation says so.
+    # The first-named object is left of / above the other exactly when the relation says so.
     first_low = relation in ("left", "above")
-    a, b = ((x1, y1, r1), (x2, y2, r2)) if (along > 0) == first_low else ((x2, y2, r2), (x1, y1, r1))
-    return _render(
-        rng,
-        size,
-        [(rng.choice(SHAPES), first, a[0], a[1], a[2]), (rng.choice(SHAPES), second, b[0], b[1], b[2])],
-    )
+    a, b = ((r1, c1), (r2, c2)) if (along > 0) == first_low else ((r2, c2), (r1, c1))
+    return [(*a, rng.choice(SHAPES), first), (*b, rng.choice(SHAPES), second)]
 
 
 @cache
@@ -205,7 +168,7 @@ def build_general(
 ) -> dict[str, Any]:
     """One general-suite sample of the given category and class (no id yet)."""
     if category == "color":
-        img = _single(rng, size, rng.choice(SHAPES), cls)
+        img = render_scene(rng, size, [(*rng.choice(_cells(size)), rng.choice(SHAPES), cls)])
         return make_sample(
             "What color is the shape?",
             cls,
@@ -215,13 +178,13 @@ def build_general(
             rationale=f"the shape is {cls}",
         )
     if category == "shape":
-        img = _single(rng, size, cls, rng.choice(list(COLORS)))
+        img = render_scene(rng, size, [(*rng.choice(_cells(size)), cls, rng.choice(list(COLORS)))])
         return make_sample(
             "What shape is shown?", cls, "text", image=img, category=category, rationale=SHAPE_RATIONALES[cls]
         )
     if category == "count":
         n = int(cls)
-        img = _count_image(rng, size, n)
+        img = render_scene(rng, size, _count_scene(rng, size, n))
         noun = "shape" if n == 1 else "shapes"
         return make_sample(
             "How many shapes are there?",
@@ -233,14 +196,17 @@ def build_general(
         )
     if category == "position":
         first, second = rng.sample(list(COLORS), 2)
-        img = _position_image(rng, size, cls, first, second)
-        if cls in ("left", "right"):
-            question = f"Is the {first} shape left or right of the {second} shape?"
-            side = "further to the left" if cls == "left" else "further to the right"
-        else:
-            question = f"Is the {first} shape above or below the {second} shape?"
-            side = "higher up" if cls == "above" else "lower down"
-        rationale = f"the {first} shape is {side} than the {second} shape"
+        a, b = _position_scene(rng, size, cls, first, second)
+        img = render_scene(rng, size, [a, b])
+        horizontal = cls in ("left", "right")
+        axis = "left or right of" if horizontal else "above or below"
+        question = f"Is the {first} shape {axis} the {second} shape?"
+        # grounded reasoning: where each named shape sits (1-based column or row), then the relation
+        unit, ia = ("column", 1) if horizontal else ("row", 0)
+        rationale = (
+            f"the {first} shape is in {unit} {a[ia] + 1} and the {second} shape is in {unit} {b[ia] + 1}, "
+            f"so the {first} shape is {RELATION_WORDS[cls]} the {second} shape"
+        )
         return make_sample(question, cls, "text", image=img, category=category, rationale=rationale)
     if category == "arithmetic":
         a, b = rng.choice(arithmetic_pool(cls, split))

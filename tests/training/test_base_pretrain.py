@@ -1,0 +1,126 @@
+"""Base pretraining: labels match the drawn scene, items never leak a domain answer, resume is exact."""
+
+import random
+
+import pytest
+import torch
+
+from currvl.data.synthetic.general import COLORS, SHAPES, render_scene
+from currvl.models.tiny import TinyModelSpec
+from currvl.training import base_pretrain as bp
+
+
+def test_vision_labels_describe_the_drawn_scene():
+    images, labels = bp.vision_batch(seed=0, step=0, n=8)
+    assert len(images) == 8 and labels["color"].shape == (8 * 16,)
+    rng = random.Random("currvl/pretrain-vision/0/0/3")  # item 3, drawn again the same way
+    objects = bp.random_scene(rng, (112, 112), bp.MAX_SCENE_OBJECTS)
+    token = slice(3 * 16, 4 * 16)
+    assert int((labels["color"][token] > 0).sum()) == len(objects)
+    assert torch.all(labels["count"][token] == len(objects))
+    for row, col, kind, color in objects:
+        cell = 3 * 16 + row * 4 + col
+        assert labels["color"][cell] == 1 + list(COLORS).index(color)
+        assert labels["shape"][cell] == 1 + list(SHAPES).index(kind)
+        assert labels["row"][cell] == row and labels["col"][cell] == col
+        others = [(r, c) for r, c, _, _ in objects if (r, c) != (row, col)]
+        expect = [any(c < col for _, c in others), any(c > col for _, c in others)]
+        expect += [any(r < row for r, _ in others), any(r > row for r, _ in others)]
+        assert labels["rel"][cell].tolist() == [float(x) for x in expect]
+
+
+def test_render_scene_puts_each_object_in_its_cell():
+    img = render_scene(random.Random(0), (112, 112), [(1, 2, "square", "red")])
+    px = img.load()
+    assert px[2 * 28 + 14, 1 * 28 + 14][0] > 150 and px[2 * 28 + 14, 1 * 28 + 14][1] < 90  # red at the centre
+    assert min(px[14, 14]) > 200  # an empty cell stays background
+
+
+def test_instruction_items_cover_three_forms_and_reason_before_deciding():
+    items = [bp.instruction_item(i) for i in range(120)]
+    assert {s["form"] for s in items} == {"open", "judge", "choice"}
+    assert {s["category"] for s in items} == {"color", "shape", "count", "position", "arithmetic"}
+    for s in items:
+        if s["form"] == "open":
+            assert s["answer"] in s["rationale"].split(), s
+        elif s["form"] == "judge":  # restates the asked candidate; the yes/no is the answer's job
+            candidate = s["question"].rsplit("Is the answer ", 1)[1].rstrip("?")
+            assert s["rationale"].endswith(f", the question asks {candidate}"), s
+        else:
+            assert s["answer"] in "ABCD" and len(s["options"]) >= 2
+            assert s["options"][ord(s["answer"]) - ord("A")] in s["rationale"], s
+    assert [bp.instruction_item(i)["question"] for i in range(5)] == [s["question"] for s in items[:5]]
+
+
+def test_recall_items_are_text_only_and_never_answer_a_domain_word():
+    from currvl.data.synthetic import GENERAL, SCAN, SCAN_QA, SCAN_REPORT
+
+    general = {w for v in GENERAL.vocabulary.values() for w in v or ()}  # digits: counts are general too
+    domain = {w for world in (SCAN, SCAN_QA, SCAN_REPORT) for v in world.vocabulary.values() for w in v or ()}
+    domain -= general
+    assert {"nodule", "cyst"} <= domain
+    items = [bp.recall_item(i) for i in range(300)]
+    assert all(s["image"] is None for s in items)
+    assert {s["form"] for s in items} == {"open", "judge", "choice"}
+    words = {s["question"].split(".")[0].removeprefix("The word is ") for s in items}
+    assert len(words) > 30 and not words & domain
+
+
+def test_answer_tokens_weigh_more_in_the_loss(tmp_path):
+    from currvl.models import build_tiny_model, load_model
+
+    _, processor = load_model(build_tiny_model(tmp_path / "m", _cfg().spec))
+    item = bp.instruction_item(1)  # a choice item
+    inputs, labels, weights = bp.encode_sft(processor, [item], answer_weight=5.0)
+    heavy = processor.tokenizer.decode(inputs["input_ids"][0][weights[0] == 5.0])
+    assert heavy == f"{item['answer']}</answer><|im_end|>"
+    assert int((labels[0] != -100).sum()) == int((weights[0] > 0).sum())
+
+
+def _cfg() -> bp.BasePretrainConfig:
+    return bp.BasePretrainConfig(
+        spec=TinyModelSpec(vocab_size=1024, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                           vision_depth=1, vision_hidden_size=32, vision_intermediate_size=64),
+        vision_steps=3, vision_batch_size=4, lm_steps=4, lm_batch_size=4, save_every=2,
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_an_interrupted_pretraining_resumes_to_the_same_weights(tmp_path, monkeypatch):
+    from safetensors.torch import load_file
+
+    whole = bp.pretrain_base(tmp_path / "whole", _cfg())
+    expected = load_file(whole / "model.safetensors")
+    assert not (whole / bp.STATE_FILE).exists() and not (whole / "pretrain_init").exists()
+
+    real_encode = bp.encode_sft
+    calls = {"n": 0}
+
+    def crash_at_third_language_step(processor, samples, *args):
+        calls["n"] += 1
+        if (
+            calls["n"] == 7
+        ):  # step 3's first batch (each step encodes instruction, recall and grounding items)
+            raise KeyboardInterrupt
+        return real_encode(processor, samples, *args)
+
+    monkeypatch.setattr(bp, "encode_sft", crash_at_third_language_step)
+    with pytest.raises(KeyboardInterrupt):
+        bp.pretrain_base(tmp_path / "run", _cfg())
+    state = torch.load(tmp_path / "run" / bp.STATE_FILE, weights_only=False)
+    assert (state["stage"], state["step"]) == ("language", 2)
+    monkeypatch.setattr(bp, "encode_sft", real_encode)
+    resumed = bp.pretrain_base(tmp_path / "run", _cfg())
+    got = load_file(resumed / "model.safetensors")
+    assert got.keys() == expected.keys()
+    for key in expected:
+        torch.testing.assert_close(got[key], expected[key], rtol=0, atol=1e-6, msg=key)
+
+
+def test_resume_refuses_another_configuration(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    torch.save({"stage": "vision", "step": 1}, out / bp.STATE_FILE)
+    (out / bp.CONFIG_FILE).write_text("{}")
+    with pytest.raises(ValueError, match="another configuration"):
+        bp.pretrain_base(out, _cfg())
