@@ -52,6 +52,13 @@ def test_instruction_items_cover_three_forms_and_reason_before_deciding():
     assert [bp.instruction_item(i)["question"] for i in range(5)] == [s["question"] for s in items[:5]]
 
 
+def test_option_scan_copies_and_judges_each_option_up_to_the_answer():
+    assert bp.option_scan(["star", "circle", "cross"], "B") == "A. star no, B. circle yes, so B"
+    assert bp.option_scan(["7", "4"], "A") == "A. 7 yes, so A"
+    item = next(s for s in (bp.instruction_item(i) for i in range(40)) if s["form"] == "choice")
+    assert item["rationale"].endswith(bp.option_scan(item["options"], item["answer"]))
+
+
 def test_recall_items_are_text_only_and_never_answer_a_domain_word():
     from currvl.data.synthetic import GENERAL, SCAN, SCAN_QA, SCAN_REPORT
 

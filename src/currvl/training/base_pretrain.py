@@ -10,6 +10,9 @@
    open, yes/no and multiple-choice forms with a short rationale (<think>) before the answer. The
    language model starts from N(0, lm_init_std): the tiny model's default 0.02 learns the option
    lookup of choice items far slower (measured: chance after 400 steps at 0.02, 1.0 after 100 at 0.08).
+   A choice rationale scans the options in order ("A. star no, B. circle yes, so B"): copying an option
+   and comparing it with the answer are steps the tiny model learns; a direct "circle is B" lookup across
+   the prompt stayed at chance after 1,300 steps (measured on the pt3 build, the first shipped base).
 
 The base never trains on a domain answer. Every batch is a pure function of (seed, stage, step), so a
 run is deterministic and a resumed run continues exactly: `out_dir/pretrain_state.pt` holds the
@@ -55,13 +58,12 @@ class BasePretrainConfig:
     vision_steps: int = 300
     vision_batch_size: int = 64
     vision_lr: float = 2e-3
-    lm_steps: int = 1300
+    lm_steps: int = 1250
     lm_batch_size: int = 32
     lm_lr: float = 1e-3
     answer_weight: float = 5.0
-    recall_batch_size: int = 8
+    recall_batch_size: int = 16
     grounding_batch_size: int = 16
-    lookup_batch_size: int = 32
     warmup_fraction: float = 0.05
     save_every: int = 100
 
@@ -78,20 +80,25 @@ class BasePretrainConfig:
 def _with_form(sample: dict[str, Any], form: str, rng: random.Random, seed: int, pools) -> dict[str, Any]:
     """`sample` as an open, yes/no or choice item. The rationale keeps the open answer; a yes/no one
     then restates the asked candidate, so the decision compares two words a few tokens apart; a choice
-    one ends "<answer word> is <letter>", the option lookup `lookup_text` drills."""
+    one then scans the options up to the answer (`option_scan`)."""
     rationale = sample["rationale"]
     if form == "judge":
         sample = to_judge(sample, pools, seed, truth=rng.random() < 0.5)
         candidate = sample["question"].rsplit("Is the answer ", 1)[1].rstrip("?")
         sample["rationale"] = f"{rationale}, the question asks {candidate}"
     elif form == "choice":
-        answer = sample["answer"]
         sample = to_choice(sample, pools, seed)
-        sample["rationale"] = (
-            f"{rationale}, {answer} is {sample['answer']}"  # the lookup, as `lookup_text` drills it
-        )
+        sample["rationale"] = f"{rationale}, {option_scan(sample['options'], sample['answer'])}"
     sample["form"] = form
     return sample
+
+
+def option_scan(options: list[str], letter: str) -> str:
+    """ "A. star no, B. circle yes, so B": each option copied from the prompt and judged against the answer
+    stated just before, stopping at the first match; the letter is then a few tokens back."""
+    k = OPTION_LETTERS.index(letter)
+    steps = ", ".join(f"{OPTION_LETTERS[i]}. {options[i]} {'yes' if i == k else 'no'}" for i in range(k + 1))
+    return f"{steps}, so {letter}"
 
 
 def instruction_item(index: int, seed: int = 0) -> dict[str, Any]:
@@ -170,18 +177,6 @@ def _recall_vocabulary() -> list[str]:
     return list(dict.fromkeys(words))  # counts and sums share digits: no duplicate options
 
 
-def lookup_text(index: int, seed: int = 0) -> str:
-    """Options as a choice item renders them, then several "<text> is <letter>." lookups: dense practice of
-    the one step a tiny model finds hard in choice items (measured: learnt in ~100 steps this way)."""
-    rng = random.Random(f"currvl/pretrain-lookup/{seed}/{index}")
-    n = rng.choice((2, 3, 4, 4))
-    options = rng.sample(_recall_vocabulary(), n)
-    order = list(range(n))
-    rng.shuffle(order)
-    lines = "\n".join(f"{OPTION_LETTERS[i]}. {o}" for i, o in enumerate(options))
-    return lines + "\n" + " ".join(f"{options[j]} is {OPTION_LETTERS[j]}." for j in order)
-
-
 def grounding_item(index: int, seed: int = 0) -> dict[str, Any]:
     """Alignment data: where each shape of a scene sits ("the red shape is in row 2, column 3"), the
     colour-word-to-image-token lookup that position questions reason with."""
@@ -206,7 +201,7 @@ def grounding_item(index: int, seed: int = 0) -> dict[str, Any]:
 def recall_item(index: int, seed: int = 0) -> dict[str, Any]:
     """A text-only item whose answer is stated in the question, in any of the three forms.
 
-    It teaches the mechanisms the forms need (find an option by its text, compare two words) on text,
+    It teaches the mechanisms the forms need (copy an option, compare two words) on text,
     densely and cheaply; the image items then only have to supply the word.
     """
     rng = random.Random(f"currvl/pretrain-recall/{seed}/{index}")
@@ -221,7 +216,8 @@ def recall_item(index: int, seed: int = 0) -> dict[str, Any]:
         "image": None,
         "rationale": f"the word is {word}",
     }
-    return _with_form(sample, rng.choice(FORMS), rng, seed, {("recall", "text"): vocab})
+    form = rng.choice(FORMS + ("choice",))  # half of them choice: the option scan needs the most practice
+    return _with_form(sample, form, rng, seed, {("recall", "text"): vocab})
 
 
 def vision_batch(seed: int, step: int, n: int) -> tuple[list[Any], dict[str, torch.Tensor]]:
@@ -330,17 +326,6 @@ def sft_loss(
     logits = model.lm_head(hidden[:, :-1][keep])
     w = weights[:, 1:][keep]
     return (F.cross_entropy(logits, labels[:, 1:][keep], reduction="none") * w).sum() / w.sum()
-
-
-def text_loss(model, processor, texts: list[str]) -> torch.Tensor:
-    """Plain language-model loss over every token of short text-only sequences."""
-    tokenizer = processor.tokenizer
-    tokenizer.padding_side = "right"
-    enc = tokenizer(texts, return_tensors="pt", padding=True)
-    tokenizer.padding_side = "left"
-    labels = enc["input_ids"].masked_fill(enc["attention_mask"] == 0, -100)
-    weights = (labels != -100).float()
-    return sft_loss(model, dict(enc), labels, weights)
 
 
 # ----------------------------------------------------------------------------- loop
@@ -495,10 +480,6 @@ def pretrain_base(out_dir: str | Path, cfg: BasePretrainConfig | None = None) ->
                 items = [make(step * n + j, cfg.seed) for j in range(n)]
                 part = sft_loss(model, *encode_sft(processor, items, cfg.answer_weight))
                 loss, metrics[name] = loss + part, round(part.item(), 4)
-        if cfg.lookup_batch_size:
-            n = cfg.lookup_batch_size
-            part = text_loss(model, processor, [lookup_text(step * n + j, cfg.seed) for j in range(n)])
-            loss, metrics["lookup_loss"] = loss + part, round(part.item(), 4)
         return loss, metrics
 
     _run_stage(
