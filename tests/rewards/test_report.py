@@ -25,6 +25,11 @@ def test_scores_per_attribute():
     assert report_scores("No nodule.", REF)["finding"] == 0.0  # negated: not asserted
     assert report_scores("No abnormal findings.", "No abnormal findings.") == {"finding": 1.0}
     assert report_scores("", "No abnormal findings.") == {"finding": 0.0}  # saying nothing is no report
+    # naming nothing is not "normal"
+    assert report_scores("spar", "No abnormal findings.") == {"finding": 0.0}
+    assert report_scores("The organ is normal.", "No abnormal findings.") == {"finding": 1.0}
+    assert report_scores("Unremarkable, no abnormality.", "No abnormal findings.") == {"finding": 1.0}
+    assert report_scores("A nodule. Otherwise normal.", "No abnormal findings.") == {"finding": 0.0}
 
 
 def test_every_scan_report_reference_scores_full_marks_and_evaluation_reads_attributes():

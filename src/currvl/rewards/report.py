@@ -3,8 +3,9 @@
 Similarity rewards (CIDEr-D, ROUGE-L) grade a report as text; evaluation needs to say *what* a
 model got right. A report is read for the finding terms it asserts (negation-aware, see
 ``asserted_findings``), the size word and the location word ("in the upper part"). Finding
-accuracy is exact agreement of the asserted sets (two normal reports agree); size and location are
-scored only when the reference states them.
+accuracy is exact agreement of the asserted sets; a normal reference needs the candidate to say so
+("No abnormal findings", "normal", "unremarkable"): a report that names nothing, "spar" for one, is not
+a normal report. Size and location are scored only when the reference states them.
 """
 
 from __future__ import annotations
@@ -17,6 +18,16 @@ from currvl.rewards.similarity import DEFAULT_FINDINGS_VOCABULARY, asserted_find
 
 SIZE_WORDS: tuple[str, ...] = ("small", "large")
 LOCATION_WORDS: tuple[str, ...] = ("central", "upper", "lower", "lateral")
+
+
+_STATES_NORMAL = re.compile(
+    r"(?<!\w)(normal|unremarkable|no (abnormal |acute )?(findings?|abnormality))(?!\w)"
+)
+
+
+def states_normal(text: str | None) -> bool:
+    """Does the report say that nothing abnormal was found?"""
+    return bool(_STATES_NORMAL.search((text or "").lower()))
 
 
 def _first_word(text: str, words: Iterable[str]) -> str | None:
@@ -43,7 +54,8 @@ def report_scores(
     vocabulary = tuple(vocabulary)
     ref = report_attributes(reference, vocabulary)
     cand = report_attributes(candidate, vocabulary)
-    scores = {"finding": float(bool(candidate and candidate.strip()) and cand["findings"] == ref["findings"])}
+    agree = cand["findings"] == ref["findings"] and (bool(ref["findings"]) or states_normal(candidate))
+    scores = {"finding": float(bool(candidate and candidate.strip()) and agree)}
     for key in ("size", "location"):
         if ref[key] is not None and ref["findings"]:
             scores[key] = float(cand[key] == ref[key])
