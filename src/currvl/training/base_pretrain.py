@@ -50,7 +50,7 @@ MAX_SCENE_OBJECTS = 6
 
 @dataclass
 class BasePretrainConfig:
-    """Every knob of `currvl model pretrain`; the defaults build the shipped base in about 15 minutes."""
+    """Every knob of `currvl model pretrain`; the defaults build the shipped base in about 20 minutes on 2 cores."""
 
     seed: int = 0
     spec: TinyModelSpec = field(default_factory=lambda: TinyModelSpec(vocab_size=2048))
