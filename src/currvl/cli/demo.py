@@ -109,12 +109,12 @@ def _base_model(built: Path, rebuild: bool) -> Path:
     """The shipped base, or one pretrained under `built` (reused when it is already there)."""
     from currvl.evaluation.gate import pretrain_and_gate
     from currvl.models.loading import SHIPPED_BASE
-    from currvl.training.base_pretrain import STATE_FILE
+    from currvl.training.base_pretrain import is_finished
 
     if not rebuild:
         console.print(f"[bold]1/4[/] base model: the shipped bench base ({SHIPPED_BASE})")
         base = SHIPPED_BASE
-    elif (built / "config.json").exists() and not (built / STATE_FILE).exists():
+    elif is_finished(built):
         console.print(f"[bold]1/4[/] reusing the base model pretrained in {built}")
         base = built
     else:
@@ -126,6 +126,8 @@ def _base_model(built: Path, rebuild: bool) -> Path:
 
 
 def _print_gate(base: Path) -> None:
+    from currvl.evaluation.gate import FORMS, gate_rows
+
     gate = base / "gate.json"
     if not gate.exists():
         console.print(f"no gate figures beside {base}; check it with `currvl model gate --model {base}`")
@@ -136,11 +138,9 @@ def _print_gate(base: Path) -> None:
         f"{result['thresholds']['min_accuracy']} per cell)"
     )
     table.add_column("category")
-    forms = ("open", "judge", "choice")
-    for form in forms:
+    for form in FORMS:
         table.add_column(form, justify="right")
-    for cat in sorted({k.split("/")[0] for k in result["cells"]}):
-        cells = [result["cells"].get(f"{cat}/{f}") for f in forms]
+    for cat, cells in gate_rows(result):
         table.add_row(cat, *(f"{c['accuracy']:.3f}" if c else "-" for c in cells))
     console.print(table)
     verdict = "PASS" if result["passed"] else "FAIL: " + "; ".join(result["failures"])

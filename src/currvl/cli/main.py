@@ -336,10 +336,10 @@ def cmd_make_tiny(args: argparse.Namespace) -> int:
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
     """Build the bench's base model (vision proxy pretraining + instruction SFT), then gate it."""
-    from currvl.training.base_pretrain import STATE_FILE, BasePretrainConfig
+    from currvl.training.base_pretrain import STATE_FILE, BasePretrainConfig, is_finished
 
     out = Path(args.out)
-    if (out / "config.json").exists() and not (out / STATE_FILE).exists():
+    if is_finished(out):
         if not args.overwrite:
             raise FileExistsError(f"{out} already holds a model; pass --overwrite to rebuild it there")
         for name in ("pretrain_log.jsonl", "pretrain_config.json"):
@@ -501,7 +501,7 @@ def build_parser() -> argparse.ArgumentParser:
     mp.add_argument("--overwrite", action="store_true", help="rebuild over a finished model in --out")
     mp.add_argument("--seed", type=int, default=0)
     mp.add_argument("--vision-steps", type=int, help="vision proxy steps (default 300)")
-    mp.add_argument("--lm-steps", type=int, help="instruction SFT steps (default 1500)")
+    mp.add_argument("--lm-steps", type=int, help="instruction SFT steps (default 1250)")
     mp.add_argument("--gate-n", type=int, default=1000, help="general test items of the gate")
     mp.add_argument("--batch-size", type=int, default=50)
     mp.set_defaults(func=cmd_pretrain)

@@ -119,10 +119,15 @@ def run_gate(model, processor, n: int = 1000, batch_size: int = 50, seed: int = 
     return gate_result(samples, completions, processor.tokenizer)
 
 
+def gate_rows(result: dict[str, Any]) -> list[tuple[str, list[dict[str, Any] | None]]]:
+    """(category, [cell per form in FORMS, None where the probe asked none]) in category order."""
+    cats = sorted({k.split("/")[0] for k in result["cells"]})
+    return [(cat, [result["cells"].get(f"{cat}/{form}") for form in FORMS]) for cat in cats]
+
+
 def gate_markdown(result: dict[str, Any], title: str = "Base model gate") -> str:
     """The gate as a category x form table, then format, repetition and the verdict."""
     th = result["thresholds"]
-    cats = sorted({k.split("/")[0] for k in result["cells"]})
     lines = [
         f"# {title}",
         "",
@@ -132,11 +137,8 @@ def gate_markdown(result: dict[str, Any], title: str = "Base model gate") -> str
         "| category | " + " | ".join(FORMS) + " |",
         "|---|" + "---:|" * len(FORMS),
     ]
-    for cat in cats:
-        row = []
-        for form in FORMS:
-            cell = result["cells"].get(f"{cat}/{form}")
-            row.append(f"{cell['accuracy']:.3f} (n={cell['n']})" if cell else "-")
+    for cat, cells in gate_rows(result):
+        row = [f"{cell['accuracy']:.3f} (n={cell['n']})" if cell else "-" for cell in cells]
         lines.append(f"| {cat} | " + " | ".join(row) + " |")
     lines += [
         "",

@@ -395,6 +395,12 @@ def _run_stage(
 STAGES = ("vision", "language")
 
 
+def is_finished(out_dir: str | Path) -> bool:
+    """Does `out_dir` hold a finished base (a model and no pretraining state left to resume)?"""
+    out = Path(out_dir)
+    return (out / "config.json").exists() and not (out / STATE_FILE).exists()
+
+
 def pretrain_base(out_dir: str | Path, cfg: BasePretrainConfig | None = None) -> Path:
     """Build and pretrain the base into `out_dir` (a normal HF folder), resuming a stopped run there."""
     from currvl.models import load_model
