@@ -13,7 +13,7 @@ from PIL import Image
 from currvl.data import (
     ALL_FIELDS,
     load_hf_dataset,
-    load_samples,
+    load_source,
     make_sample,
     make_samples,
     read_jsonl,
@@ -117,20 +117,20 @@ def test_load_hf_dataset_from_disk_with_column_map(tmp_path: Path) -> None:
     assert [s["answer"] for s in samples] == ["red", "cat"]
     assert isinstance(samples[0]["image"], Image.Image) and "noise" not in samples[0]
     assert samples[0]["id"] == "hf-train-00000"
-    assert load_samples(str(tmp_path / "hf"), column_map=column_map)[1]["question"] == "What animal?"
+    assert load_source(str(tmp_path / "hf"), column_map=column_map)[1]["question"] == "What animal?"
     with pytest.raises(ValueError, match="not in the dataset"):
         load_hf_dataset(tmp_path / "hf", column_map={"nope": "question"})
 
 
-def test_load_samples_dispatch(tmp_path: Path) -> None:
+def test_load_source_dispatch(tmp_path: Path) -> None:
     path = write_jsonl(make_samples("scan", "test", 3), tmp_path / "s.jsonl")
-    assert [s["id"] for s in load_samples(path)] == ["scan-test-00000", "scan-test-00001", "scan-test-00002"]
+    assert [s["id"] for s in load_source(path)] == ["scan-test-00000", "scan-test-00001", "scan-test-00002"]
     write_synthetic(tmp_path / "syn", "general", 3, 2)
-    assert [s["id"] for s in load_samples(tmp_path / "syn", split="test")] == [
+    assert [s["id"] for s in load_source(tmp_path / "syn", split="test")] == [
         "general-test-00000",
         "general-test-00001",
     ]
-    synthetic = load_samples("synthetic:general:5:2", split="test")
+    synthetic = load_source("synthetic:general:5:2", split="test")
     assert [s["id"] for s in synthetic] == [f"general-test-{i:05d}" for i in range(5)]
     with pytest.raises(FileNotFoundError, match="missing.jsonl"):
-        load_samples(tmp_path / "missing.jsonl")
+        load_source(tmp_path / "missing.jsonl")

@@ -1,6 +1,5 @@
 """Graded similarity scores (ROUGE-L, CIDEr-D, findings F1) and their TRL rewards, on hand-checked cases."""
 
-import json
 import pickle
 
 import pytest
@@ -246,11 +245,8 @@ def test_cider_reward_grows_its_corpus_lazily():
     assert len(reward.corpus) == 3
 
 
-def test_cider_reward_with_a_fixed_corpus(tmp_path):
-    lines = [{"question": "Describe.", "answer": c, "task": "text"} for c in CAPTIONS]
-    path = tmp_path / "train.jsonl"
-    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
-    (from_file,) = get_reward_funcs(["cider"], cider_corpus=str(path))
+def test_cider_reward_with_a_fixed_corpus():
+    (from_file,) = get_reward_funcs(["cider"], cider_corpus=list(CAPTIONS))  # as a recipe's spec resolves
     from_list = make_cider_reward(corpus=CAPTIONS)
     assert not from_file.lazy and len(from_file.corpus) == len(from_list.corpus) == 4
     completions = ["a cat sitting on a mat", "a dog runs on the grass"]
@@ -263,6 +259,8 @@ def test_cider_reward_with_a_fixed_corpus(tmp_path):
         make_cider_reward(corpus=["only one"])
     with pytest.raises(ValueError, match="cider_corpus"):
         make_cider_reward(corpus=42)
+    with pytest.raises(ValueError, match="list of references"):
+        make_cider_reward(corpus="train.jsonl")  # the rewards read no files: the training layer does
 
 
 def test_geometry_qa_is_covered_by_accuracy():

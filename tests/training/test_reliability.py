@@ -24,6 +24,7 @@ from currvl.cli.main import main as cli_main
 from currvl.data.synthetic import make_samples
 from currvl.rewards import format_reward, get_reward_funcs
 from currvl.rewards import reward_funcs as rf
+from currvl.training.builders import build_trainer
 from currvl.training.recipe import recipe_from_dict
 from currvl.training.reliability import (
     MAX_NONFINITE_ENV,
@@ -31,7 +32,7 @@ from currvl.training.reliability import (
     NonFiniteLossError,
     TrainingInterrupted,
 )
-from currvl.training.run import build_trainer, train
+from currvl.training.run import train
 
 # ---------------------------------------------------------------------------------------------- helpers
 

@@ -61,7 +61,7 @@ def select(scores: list[list[float]], threshold: float, keep: str = "best") -> l
 
 def model_judge(model, processor, max_new_tokens: int = 16) -> Judge:
     """A judge that asks a (local) VLM to rate an answer 0-100 and reads the first number it writes."""
-    from currvl.evaluation.evaluate import generate
+    from currvl.models.generation import generate
 
     def judge(sample: dict[str, Any], completion: str) -> float:
         prompt = dict(
@@ -105,7 +105,7 @@ def self_improvement_set(
     judge: Judge | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Sample, score and filter; returns (kept SFT samples, statistics)."""
-    from currvl.evaluation.evaluate import generate
+    from currvl.models.generation import generate
 
     cfg = cfg or SelfImproveConfig()
     completions = generate(

@@ -89,9 +89,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _eval_single(args: argparse.Namespace) -> int:
+    from currvl.data.sources import load_source
     from currvl.evaluation.evaluate import evaluate, write_report
     from currvl.models import load_model
-    from currvl.training.datasets import load_source
 
     if args.out:
         _refuse_existing([Path(args.out)], args.overwrite)
@@ -278,8 +278,8 @@ def cmd_self_improve(args: argparse.Namespace) -> int:
         self_improvement_set,
         write_self_improvement,
     )
+    from currvl.data.sources import load_source
     from currvl.models import load_model
-    from currvl.training.datasets import load_source
 
     out = Path(args.out)
     if (out / "kept.jsonl").exists() and not args.overwrite:

@@ -1,6 +1,6 @@
 """Datasets for currvl: the sample schema, JSONL / Hugging Face I/O, validation and synthetic worlds."""
 
-from .io import load_hf_dataset, load_samples, normalise_sample, read_jsonl, write_jsonl
+from .io import load_hf_dataset, normalise_sample, read_jsonl, write_jsonl
 from .schema import (
     ALL_FIELDS,
     OPTION_LETTERS,
@@ -11,6 +11,7 @@ from .schema import (
     format_options,
     make_sample,
 )
+from .sources import load_source
 from .synthetic import WORLDS, World, contact_sheet, get_world, make_samples, write_synthetic
 from .validation import DataValidationError, Problem, validate_samples
 
@@ -29,7 +30,7 @@ __all__ = [
     "format_options",
     "get_world",
     "load_hf_dataset",
-    "load_samples",
+    "load_source",
     "make_sample",
     "make_samples",
     "normalise_sample",

@@ -25,7 +25,6 @@ logger = logging.getLogger(__name__)
 
 _SAFE_NAME_RE = re.compile(r"[^A-Za-z0-9._-]+")
 _PNG_MODES = {"1", "L", "LA", "I", "I;16", "P", "RGB", "RGBA"}
-SYNTHETIC_PREFIX = "synthetic:"
 
 
 def open_image(image: Any) -> Image.Image | None:
@@ -279,41 +278,3 @@ def load_hf_dataset(
     lines = list(range(1, len(samples) + 1))
     problems = validate_samples(samples, source=source, line_numbers=lines) if validate else []
     return apply_on_error(samples, lines, problems, on_error, source)
-
-
-def _load_synthetic(spec: str, split: str) -> list[dict[str, Any]]:
-    """``synthetic:<world>:<n>[:<seed>]`` -> generated samples of ``split`` (for demos and tests)."""
-    from .synthetic import make_samples
-
-    parts = spec[len(SYNTHETIC_PREFIX) :].split(":")
-    if len(parts) not in (2, 3) or not all(p.strip().isdigit() for p in parts[1:]):
-        raise ValueError(f"synthetic spec must look like 'synthetic:<world>:<n>[:<seed>]', got {spec!r}")
-    seed = int(parts[2]) if len(parts) == 3 else 0
-    return make_samples(parts[0], split, int(parts[1]), seed=seed)
-
-
-def load_samples(
-    spec: str | Path,
-    *,
-    split: str = "train",
-    image_root: str | Path | None = None,
-    column_map: Mapping[str, str] | None = None,
-    on_error: str = "fail",
-) -> list[dict[str, Any]]:
-    """Load samples from a ``.jsonl`` path, a ``synthetic:<world>:<n>[:<seed>]`` spec, or a HF dataset.
-
-    A folder holding ``<split>.jsonl`` (as `write_synthetic` makes) reads that file; anything else
-    that is neither a JSONL path nor a synthetic spec is a Hub name or a local dataset folder.
-    ``split`` picks the split everywhere; ``column_map`` applies to HF datasets only.
-    """
-    text = os.fspath(spec)
-    if text.startswith(SYNTHETIC_PREFIX):
-        return _load_synthetic(text, split)
-    split_file = Path(text) / f"{split}.jsonl"
-    if split_file.is_file():  # a folder written by write_synthetic / write_jsonl
-        return read_jsonl(split_file, image_root, on_error=on_error)
-    if text.lower().endswith(".jsonl"):
-        if not Path(text).is_file():
-            raise FileNotFoundError(f"no such JSONL file: {text}")
-        return read_jsonl(text, image_root, on_error=on_error)
-    return load_hf_dataset(text, split=split, column_map=column_map, image_root=image_root, on_error=on_error)

@@ -12,7 +12,7 @@ A sample is a plain dict (so it flows through `datasets.Dataset` and TRL unchang
                  ``labels`` comma-separated label set ("cat, dog"), scored by Jaccard index;
                  ``yes_no`` "yes" or "no";
                  ``choice`` option letter(s) "A" or "A, C", with ``options`` holding the texts.
-- ``task``      one of TASK_TYPES above: how the answer is scored.
+- ``task``      one of TASK_TYPES (``currvl.rewards.scoring``): how the answer is scored.
 - ``category``  str: the skill or sub-task ("color", "count", "finding"), used for per-task metrics.
 - ``options``   list[str] or None: option texts for ``choice`` items (letter A is options[0]).
 - ``rationale`` str or None: a short reasoning text, used as the <think> part of SFT targets.
@@ -22,7 +22,9 @@ from __future__ import annotations
 
 from typing import Any
 
-TASK_TYPES: tuple[str, ...] = ("text", "math", "box", "labels", "yes_no", "choice")
+# The scorers define the task types and option letters; the schema re-exports them.
+from currvl.rewards.scoring import OPTION_LETTERS as OPTION_LETTERS
+from currvl.rewards.scoring import TASK_TYPES as TASK_TYPES
 
 REQUIRED_FIELDS: tuple[str, ...] = ("question", "answer", "task")
 OPTIONAL_FIELDS: tuple[str, ...] = ("id", "image", "category", "options", "rationale")
@@ -36,8 +38,6 @@ ALL_FIELDS: tuple[str, ...] = (
     "options",
     "rationale",
 )
-
-OPTION_LETTERS = "ABCDEFGHIJ"
 
 
 def make_sample(

@@ -112,7 +112,7 @@ def gate_result(
 
 def run_gate(model, processor, n: int = 1000, batch_size: int = 50, seed: int = 0) -> dict[str, Any]:
     """Generate greedily on the gate probe and judge the result."""
-    from currvl.evaluation.evaluate import generate
+    from currvl.models.generation import generate
 
     samples = gate_probe(n, seed=seed)
     completions = generate(model, processor, samples, batch_size=batch_size, max_new_tokens=64)

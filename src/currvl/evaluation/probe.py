@@ -37,11 +37,11 @@ def domain_split(
 ) -> list[dict[str, Any]]:
     """The domain's held-out samples from `source`, cut to the first `n` (all of them when n is None).
 
-    `source` is anything `currvl.data.load_samples` reads (a .jsonl file, a folder with
+    `source` is anything `currvl.data.sources.load_source` reads (a .jsonl file, a folder with
     SPLIT.jsonl, a HF dataset, "synthetic:WORLD:N"); "synthetic:WORLD" without a count takes `n`
     samples, so `--domain synthetic:scan --domain-n 50` works.
     """
-    from currvl.training.datasets import load_source
+    from currvl.data.sources import load_source
 
     if n is not None and n < 1:
         raise ValueError(f"the domain split needs at least 1 sample, got n={n}")

@@ -25,7 +25,6 @@ from __future__ import annotations
 import inspect
 import logging
 import math
-import os
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -309,20 +308,16 @@ class _RougeLReward(_SimilarityReward):
 
 
 def _load_corpus(corpus: Any) -> CiderCorpus:
-    """A CIDEr corpus from a CiderCorpus, a dataset spec (str or path) or a list of references."""
+    """A CIDEr corpus from a CiderCorpus or a list of references (one str or list of str per document).
+    A recipe may name a dataset instead: `currvl.training.builders.resolve_reward_options` reads it."""
     if isinstance(corpus, CiderCorpus):
         return corpus
-    if isinstance(corpus, (str, os.PathLike)):
-        from currvl.data.io import load_samples
-
-        docs = [_references(s.get("answer")) for s in load_samples(corpus, split="train")]
-        built = CiderCorpus(d for d in docs if d)
-    elif isinstance(corpus, (list, tuple)):
+    if isinstance(corpus, (list, tuple)):
         built = CiderCorpus(refs for refs in (_references(d) for d in corpus) if refs)
     else:
         raise ValueError(
-            "cider_corpus must be a dataset spec (a .jsonl path, a folder, 'synthetic:<world>:<n>', a Hub "
-            f"name) or a list of references, got {type(corpus).__name__}"
+            "cider_corpus must be a list of references (in a recipe: also a dataset spec, a .jsonl path, a "
+            f"folder, 'synthetic:<world>:<n>' or a Hub name), got {type(corpus).__name__}"
         )
     if len(built) < 2:
         raise ValueError(f"cider_corpus needs at least 2 documents for IDF, got {len(built)}")
@@ -405,8 +400,8 @@ def make_rouge_l_reward(similarity_threshold: float = 0.0) -> RewardFunc:
 def make_cider_reward(similarity_threshold: float = 0.0, corpus: Any = None) -> RewardFunc:
     """CIDEr-D / 10 reward, gated at ``similarity_threshold``; ``__name__`` "cider".
 
-    ``corpus``: None (IDF grown lazily from the ``answer`` column), a ``CiderCorpus``, a dataset spec
-    that ``currvl.data.load_samples`` reads (its train split's answers), or a list of references.
+    ``corpus``: None (IDF grown lazily from the ``answer`` column), a ``CiderCorpus`` or a list of
+    references (a recipe's dataset spec is read into one by ``currvl.training.builders``).
     """
     return _CiderReward(similarity_threshold, corpus)
 

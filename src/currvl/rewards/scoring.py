@@ -15,9 +15,12 @@ import re
 import unicodedata
 from typing import Any
 
-from currvl.data.schema import OPTION_LETTERS, TASK_TYPES
-
 _log = logging.getLogger(__name__)
+
+TASK_TYPES: tuple[str, ...] = ("text", "math", "box", "labels", "yes_no", "choice")
+"""How an answer is scored: one rule per type below (the sample schema in `currvl.data.schema` uses them)."""
+OPTION_LETTERS = "ABCDEFGHIJ"
+"""Letters of multiple-choice options, in order (letter A is options[0])."""
 
 # ----------------------------------------------------------------------------------------------
 # text

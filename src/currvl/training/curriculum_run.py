@@ -100,7 +100,7 @@ def train_curriculum(
     resume: bool = False,
     callbacks: list | None = None,
 ) -> Path:
-    from currvl.training.run import build_trainer, save_final
+    from currvl.training.builders import build_trainer, save_final
 
     stages = parse_stages(recipe.curriculum or [], recipe.source)
     for stage in stages:

@@ -12,34 +12,6 @@ from currvl.data.prompts import completion_messages, prompt_messages, target_tex
 REWARD_COLUMNS = ("answer", "task", "category", "options")
 
 
-def load_source(
-    spec: Any,
-    *,
-    image_root: str | None = None,
-    on_error: str = "fail",
-    column_map: dict[str, str] | None = None,
-    split: str = "train",
-) -> list[dict[str, Any]]:
-    """Samples from a recipe's data source, validated up front.
-
-    A source is a mapping {"synthetic": WORLD, "n": N, ...} (arguments of `make_samples`), or anything
-    `currvl.data.load_samples` reads: a .jsonl path, a folder with SPLIT.jsonl, "synthetic:WORLD:N",
-    or a HF dataset name/folder.
-    """
-    from currvl.data.io import load_samples
-    from currvl.data.synthetic import make_samples
-
-    if isinstance(spec, dict):
-        if "synthetic" not in spec:
-            raise ValueError(f"data source {spec!r}: a mapping needs a 'synthetic' world name")
-        opts = {k: v for k, v in spec.items() if k != "synthetic"}
-        opts.setdefault("split", split)
-        return make_samples(spec["synthetic"], **opts)
-    return load_samples(
-        str(spec), split=split, image_root=image_root, column_map=column_map, on_error=on_error
-    )
-
-
 def _image_value(image: Any) -> Any:
     return str(image) if isinstance(image, Path) else image
 

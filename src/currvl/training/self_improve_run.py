@@ -30,7 +30,7 @@ DONE_FILE = "self_improve_done.json"
 
 def load_self_improve_data(recipe: Recipe) -> list[dict[str, Any]]:
     """The general-purpose mix, validated up front (a bad row fails before any training starts)."""
-    from currvl.training.datasets import load_source
+    from currvl.data.sources import load_source
 
     si = recipe.self_improve
     assert si is not None
@@ -115,7 +115,7 @@ def run_self_improvement(
 ) -> Path:
     """Stage B from the RL model at `model_path`; returns the folder of the final model."""
     from currvl.data.io import read_jsonl
-    from currvl.training.run import build_trainer, save_final
+    from currvl.training.builders import build_trainer, save_final
 
     si = recipe.self_improve
     assert si is not None

@@ -1,0 +1,20 @@
+import pytest
+
+from currvl.data.sources import DEFAULT_SYNTHETIC_N, load_source, parse_synthetic
+
+
+def test_synthetic_specs_parse_with_optional_count_and_seed():
+    assert parse_synthetic("synthetic:scan") == ("scan", DEFAULT_SYNTHETIC_N, 0)
+    assert parse_synthetic("synthetic:scan:12") == ("scan", 12, 0)
+    assert parse_synthetic("synthetic:scan:12:3") == ("scan", 12, 3)
+    for bad in ("synthetic:", "synthetic:scan:many", "synthetic:scan:1:2:3"):
+        with pytest.raises(ValueError, match=r"synthetic:WORLD\[:N\[:SEED\]\]"):
+            parse_synthetic(bad)
+
+
+def test_a_mapping_and_a_string_name_the_same_synthetic_samples():
+    a = load_source({"synthetic": "general", "n": 4, "seed": 1}, split="test")
+    b = load_source("synthetic:general:4:1", split="test")
+    assert [s["question"] for s in a] == [s["question"] for s in b]
+    with pytest.raises(ValueError, match="'synthetic' world name"):
+        load_source({"world": "general"})
