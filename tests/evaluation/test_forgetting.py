@@ -128,3 +128,9 @@ def test_png_without_domain_or_cis(tmp_path):
     base = {"general": {"score": 0.5, "n": 4, "tasks": {"mme": {"score": 0.5, "n": 4, "ci95": None}}}}
     report = forgetting_report(base, base)
     assert plot_forgetting(report, tmp_path / "p.png").stat().st_size > 0
+
+
+def test_the_footnote_explains_a_star_only_when_a_row_has_one(base):
+    report = forgetting_report(base, base)  # no change at all
+    table = format_table(report)
+    assert "*" not in table and "no significant change" in table

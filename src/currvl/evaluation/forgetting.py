@@ -240,12 +240,14 @@ _HEADER = ["before", "after", "delta", "delta 95% CI", "retention", "retention 9
 
 
 def _footer(report: dict[str, Any]) -> list[str]:
-    paired = any(r.get("delta_ci95") for _, r, _ in _rows(report))
-    lines = [
-        "* significant: the paired bootstrap 95% interval of the delta excludes 0"
-        if paired
-        else "* significant: the 95% intervals before and after do not overlap (unpaired)"
-    ]
+    rows = [r for _, r, _ in _rows(report)]
+    rule = (
+        "the paired bootstrap 95% interval of the delta excludes 0"
+        if any(r.get("delta_ci95") for r in rows)
+        else "the 95% intervals before and after do not overlap (unpaired)"
+    )
+    starred = any(r.get("significant") for r in rows)
+    lines = [f"* significant: {rule}" if starred else f"no significant change (significant: {rule})"]
     kl = report.get("kl")
     if kl and kl.get("kl_per_token") is not None:
         lines.append(
