@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from currvl.evaluation.evaluate import score_completions
 from currvl.evaluation.gate import gate_probe
 from currvl.models import load_model
 from currvl.models.generation import generate
@@ -32,10 +33,11 @@ def binding_report(model, processor) -> dict[str, int]:
     """Open position items: answered right, both places named right, and the places swapped."""
     probe = [s for s in gate_probe(1000) if s["category"] == "position" and s["form"] == "open"]
     completions = generate(model, processor, probe, batch_size=34, max_new_tokens=64, show_progress=False)
+    records = score_completions(probe, completions)["records"]  # the gate's own scoring
     out = {"items": len(probe), "answer_right": 0, "places_right": 0, "places_swapped": 0}
-    for s, c in zip(probe, completions, strict=True):
+    for s, c, record in zip(probe, completions, records, strict=True):
         truth, said = _PLACE.findall(s["rationale"]), _PLACE.findall(c)
-        out["answer_right"] += s["answer"] in c.split("<answer>")[-1]
+        out["answer_right"] += int(record["score"])
         out["places_right"] += said == truth
         out["places_swapped"] += len(said) == 2 and said == truth[::-1] and truth[0] != truth[1]
     return out

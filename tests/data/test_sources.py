@@ -18,3 +18,9 @@ def test_a_mapping_and_a_string_name_the_same_synthetic_samples():
     assert [s["question"] for s in a] == [s["question"] for s in b]
     with pytest.raises(ValueError, match="'synthetic' world name"):
         load_source({"world": "general"})
+
+
+def test_a_synthetic_spec_without_a_count_takes_the_callers_count():
+    assert len(load_source("synthetic:general", split="test", synthetic_n=3)) == 3
+    assert parse_synthetic("synthetic:scan", default_n=7) == ("scan", 7, 0)
+    assert len(load_source("synthetic:general:2", split="test", synthetic_n=3)) == 2  # a stated count wins

@@ -23,12 +23,13 @@ DEFAULT_SYNTHETIC_N = 500
 """Items of ``synthetic:WORLD`` without a count: the size of the bench's domain probe."""
 
 
-def parse_synthetic(spec: str) -> tuple[str, int, int]:
-    """(world, n, seed) of ``synthetic:WORLD[:N[:SEED]]``; a one-line ValueError for anything else."""
+def parse_synthetic(spec: str, default_n: int = DEFAULT_SYNTHETIC_N) -> tuple[str, int, int]:
+    """(world, n, seed) of ``synthetic:WORLD[:N[:SEED]]`` (N missing: `default_n`); a one-line ValueError
+    for anything else."""
     parts = spec[len(SYNTHETIC_PREFIX) :].split(":")
     if not parts[0] or len(parts) > 3 or not all(p.strip().isdigit() for p in parts[1:]):
         raise ValueError(f"synthetic spec must look like 'synthetic:WORLD[:N[:SEED]]', got {spec!r}")
-    n = int(parts[1]) if len(parts) > 1 else DEFAULT_SYNTHETIC_N
+    n = int(parts[1]) if len(parts) > 1 else default_n
     return parts[0], n, int(parts[2]) if len(parts) > 2 else 0
 
 
@@ -39,10 +40,11 @@ def load_source(
     image_root: str | Path | None = None,
     column_map: Mapping[str, str] | None = None,
     on_error: str = "fail",
+    synthetic_n: int = DEFAULT_SYNTHETIC_N,
 ) -> list[dict[str, Any]]:
     """The samples of ``split`` of a source (see the module docstring), validated up front: a bad row
     fails here naming its file, line and field, before any model is loaded. ``column_map`` applies to
-    HF datasets only."""
+    HF datasets only; ``synthetic_n`` is the count of a ``synthetic:WORLD`` spec that names none."""
     if isinstance(spec, Mapping):
         if "synthetic" not in spec:
             raise ValueError(f"data source {dict(spec)!r}: a mapping needs a 'synthetic' world name")
@@ -51,7 +53,7 @@ def load_source(
         return make_samples(spec["synthetic"], **opts)
     text = os.fspath(spec)
     if text.startswith(SYNTHETIC_PREFIX):
-        world, n, seed = parse_synthetic(text)
+        world, n, seed = parse_synthetic(text, synthetic_n)
         return make_samples(world, split, n, seed=seed)
     split_file = Path(text) / f"{split}.jsonl"
     if split_file.is_file():

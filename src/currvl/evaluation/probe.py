@@ -45,10 +45,8 @@ def domain_split(
 
     if n is not None and n < 1:
         raise ValueError(f"the domain split needs at least 1 sample, got n={n}")
-    spec = str(source)
-    if spec.startswith("synthetic:") and spec.count(":") == 1:
-        spec = f"{spec}:{n if n is not None else DEFAULT_DOMAIN_N}"
-    samples = load_source(spec, image_root=image_root, split=split)
+    synthetic_n = n if n is not None else DEFAULT_DOMAIN_N
+    samples = load_source(source, image_root=image_root, split=split, synthetic_n=synthetic_n)
     if not samples:
         raise ValueError(f"domain source {source!r} has no samples in split {split!r}")
     return samples if n is None else samples[:n]

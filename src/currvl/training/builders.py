@@ -165,9 +165,8 @@ def resolve_reward_options(recipe: Recipe) -> dict[str, Any]:
     reading data is this layer's job, the rewards take plain references."""
     options = dict(recipe.reward_options)
     corpus = options.get("cider_corpus")
-    if isinstance(corpus, (str, os.PathLike, dict)):
-        spec = corpus if isinstance(corpus, dict) else str(corpus)
-        options["cider_corpus"] = [s.get("answer") for s in load_source(spec, split="train")]
+    if isinstance(corpus, (str, os.PathLike, dict)):  # a list of references passes as it is
+        options["cider_corpus"] = [s.get("answer") for s in load_source(corpus, split="train")]
     return options
 
 
