@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import json
+import zlib
+
 import pytest
 import torch
 from PIL import Image
+from safetensors.torch import load_file
+from transformers import TrainerCallback
 from trl import GRPOConfig, GRPOTrainer
 
+from currvl.algorithms.dynamic_sampling import DynamicSamplingConfig
 from currvl.algorithms.grpo import group_advantages
 from currvl.data.schema import make_sample
 from currvl.models import load_model
+from currvl.models.vision_sharing import unshare_image_encoding
 from currvl.training.datasets import to_grpo_dataset
-from currvl.training.grpo import CurrvlGRPOTrainer
+from currvl.training.grpo import DYNAMIC_SAMPLING_STATE_FILE, CurrvlGRPOTrainer
+from currvl.training.recipe import RecipeError, load_recipe, recipe_from_dict
+from currvl.training.run import train
 
 COLORS = ["red", "blue", "green", "yellow"]
 
@@ -36,7 +45,7 @@ def length_reward(prompts, completions, **kwargs):
     return [float(len(c[0]["content"]) % 5) for c in completions]
 
 
-def _trainer(tiny_model_dir, tmp_path, **overrides):
+def _trainer(tiny_model_dir, tmp_path, share_vision_encoding=True, **overrides):
     model, processor = load_model(tiny_model_dir)
     args = dict(
         output_dir=str(tmp_path / "out"),
@@ -59,6 +68,7 @@ def _trainer(tiny_model_dir, tmp_path, **overrides):
         reward_funcs=length_reward,
         train_dataset=to_grpo_dataset(_samples()),
         args=GRPOConfig(**args),
+        share_vision_encoding=share_vision_encoding,
     )
 
 
@@ -123,3 +133,193 @@ def test_grpo_steps_change_parameters_and_log_rewards(tiny_model_dir, tmp_path):
     for h in logs:
         assert {"reward", "frac_reward_zero_std", "kl", "entropy", "signal/zero_variance_task"} <= h.keys()
         assert 0.0 <= h["signal/zero_variance_task"] <= 1.0
+
+
+# --- shared vision encoding -------------------------------------------------------------------------
+
+
+def test_shared_vision_encoding_leaves_loss_and_gradients_unchanged(tiny_model_dir, tmp_path):
+    trainer = _trainer(tiny_model_dir, tmp_path, beta=0.04)
+    assert trainer.share_vision_encoding  # on by default
+    trainer.model.train()
+    trainer.current_gradient_accumulation_steps = 1
+    inputs = trainer._prepare_inputs(next(iter(trainer.get_train_dataloader())))
+    assert inputs["image_grid_thw"].shape[0] == 8  # 2 prompts x 4 completions: 8 copies of 2 images
+
+    def loss_and_grads():
+        trainer.model.zero_grad()
+        loss = trainer._compute_loss(trainer.model, inputs)
+        loss.backward()
+        return loss.detach(), {
+            n: p.grad.clone() for n, p in trainer.model.named_parameters() if p.grad is not None
+        }
+
+    shared_loss, shared_grads = loss_and_grads()
+    unshare_image_encoding(trainer.model)
+    loss, grads = loss_and_grads()
+    assert torch.allclose(shared_loss, loss, atol=1e-6)
+    assert any("visual" in n for n in grads) and grads.keys() == shared_grads.keys()
+    for name, g in grads.items():
+        torch.testing.assert_close(shared_grads[name], g, atol=1e-6, rtol=1e-4, msg=name)
+
+
+def test_shared_vision_encoding_can_be_turned_off(tiny_model_dir, tmp_path):
+    trainer = _trainer(tiny_model_dir, tmp_path, share_vision_encoding=False)
+    assert not trainer.share_vision_encoding
+    assert "get_image_features" not in vars(trainer.model.model)
+
+
+# --- dynamic sampling -------------------------------------------------------------------------------
+
+
+def red_is_solved(prompts, completions, answer, **kwargs):
+    """Every rollout of a 'red' item scores 1 (a group with nothing to learn); others spread over [0, 1)."""
+    return [
+        1.0 if a == "red" else (zlib.crc32(c[0]["content"].encode()) % 997) / 997
+        for c, a in zip(completions, answer, strict=True)
+    ]
+
+
+def _ds_trainer(tiny_model_dir, tmp_path, max_rounds: int):
+    model, processor = load_model(tiny_model_dir)
+    return CurrvlGRPOTrainer(
+        model=model,
+        processing_class=processor,
+        reward_funcs=red_is_solved,
+        train_dataset=to_grpo_dataset(_samples()),
+        args=GRPOConfig(
+            output_dir=str(tmp_path / "out"),
+            use_cpu=True,
+            report_to="none",
+            num_generations=4,
+            per_device_train_batch_size=8,
+            max_completion_length=8,
+            max_steps=1,
+            seed=0,
+        ),
+        dynamic_sampling=DynamicSamplingConfig(max_rounds=max_rounds),
+    )
+
+
+def _red_then_blue(trainer):
+    rows = trainer.train_dataset
+    assert rows[0]["answer"] == "red" and rows[1]["answer"] == "blue"
+    return [dict(rows[0])] * 4 + [dict(rows[1])] * 4
+
+
+def test_dynamic_sampling_replaces_groups_without_signal(tiny_model_dir, tmp_path):
+    trainer = _ds_trainer(tiny_model_dir, tmp_path, max_rounds=3)
+    trainer.model.train()
+    out = trainer._generate_and_score_completions(_red_then_blue(trainer))
+    assert out["completion_ids"].shape[0] == 8 and out["image_grid_thw"].shape[0] == 8
+    per_group = out["advantages"].view(2, 4).abs().sum(dim=1)
+    assert (per_group > 0).all(), "the solved 'red' group was replaced by one with reward spread"
+    metrics = trainer._metrics["train"]
+    assert metrics["dynamic_sampling/dropped_fraction"] == [0.5]
+    assert metrics["dynamic_sampling/rounds"][0] >= 1 and metrics["dynamic_sampling/filled_groups"] == [0.0]
+    assert metrics["dynamic_sampling/prompts_drawn"][0] == trainer._prompts_drawn >= 1
+    assert metrics["signal/zero_variance_task"] == [0.5], "signal metrics describe the batch as sampled"
+
+
+def test_dynamic_sampling_without_rounds_keeps_the_batch_size(tiny_model_dir, tmp_path):
+    trainer = _ds_trainer(tiny_model_dir, tmp_path, max_rounds=0)
+    trainer.model.train()
+    out = trainer._generate_and_score_completions(_red_then_blue(trainer))
+    assert out["completion_ids"].shape[0] == 8
+    assert out["advantages"].view(2, 4).abs().sum(dim=1).tolist()[1] == 0.0  # the dropped group, refilled
+    metrics = trainer._metrics["train"]
+    assert metrics["dynamic_sampling/filled_groups"] == [1.0] and metrics["dynamic_sampling/rounds"] == [0.0]
+    assert trainer._prompts_drawn == 0
+
+
+def test_dynamic_sampling_needs_a_task_reward(tiny_model_dir, tmp_path):
+    def format_reward(prompts, completions, **kwargs):
+        return [0.0] * len(completions)
+
+    model, processor = load_model(tiny_model_dir)
+    with pytest.raises(ValueError, match="task reward"):
+        CurrvlGRPOTrainer(
+            model=model,
+            processing_class=processor,
+            reward_funcs=format_reward,
+            train_dataset=to_grpo_dataset(_samples()),
+            args=GRPOConfig(
+                output_dir=str(tmp_path),
+                use_cpu=True,
+                report_to="none",
+                num_generations=4,
+                per_device_train_batch_size=8,
+            ),
+            dynamic_sampling=DynamicSamplingConfig(),
+        )
+
+
+class CrashAt(TrainerCallback):
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            raise KeyboardInterrupt
+
+
+def _ds_recipe(model_dir, out):
+    return recipe_from_dict(
+        {
+            "method": "grpo",
+            "output_dir": str(out),
+            "seed": 0,
+            "model": {"name_or_path": str(model_dir)},
+            "data": {"train": {"synthetic": "scan", "n": 8, "seed": 0}},
+            "rewards": ["format", "accuracy"],
+            "rollout": {"dynamic_sampling": {"min": 0.0, "max": 1.0, "max_rounds": 2}},
+            "trainer": {
+                "per_device_train_batch_size": 4,
+                "num_generations": 2,
+                "max_completion_length": 6,
+                "learning_rate": 0.01,
+                "max_steps": 3,
+                "save_steps": 1,
+                "report_to": "none",
+            },
+        }
+    )
+
+
+def test_dynamic_sampling_runs_in_a_recipe_and_resumes_its_state(tiny_model_dir, tmp_path):
+    straight = tmp_path / "straight"
+    final = train(_ds_recipe(tiny_model_dir, straight))
+    history = json.loads((straight / "log_history.json").read_text())
+    steps = [h for h in history if "dynamic_sampling/rounds" in h]
+    assert len(steps) == 3
+    drawn = [
+        json.loads((straight / f"checkpoint-{s}" / DYNAMIC_SAMPLING_STATE_FILE).read_text())
+        for s in (1, 2, 3)
+    ]
+    # an untrained model fails every item: all groups dropped, each step draws replacements
+    assert drawn[0]["prompts_drawn"] > 0 and drawn[2]["prompts_drawn"] > drawn[0]["prompts_drawn"]
+
+    crashed = tmp_path / "crashed"
+    with pytest.raises(KeyboardInterrupt):
+        train(_ds_recipe(tiny_model_dir, crashed), callbacks=[CrashAt(1)])
+    resumed = train(_ds_recipe(tiny_model_dir, crashed), resume=True)
+    state = json.loads((crashed / "checkpoint-3" / DYNAMIC_SAMPLING_STATE_FILE).read_text())
+    assert state == drawn[2]
+    a, b = load_file(str(final / "model.safetensors")), load_file(str(resumed / "model.safetensors"))
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], atol=1e-6, rtol=0)
+
+
+def test_dynamic_sampling_recipe_errors_name_the_line(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        "method: grpo\nmodel: {name_or_path: x}\ndata: {train: x.jsonl}\n"
+        "rollout:\n  dynamic_sampling:\n    min: 1.0\n    max: 0.5\n"
+    )
+    with pytest.raises(RecipeError, match=r"bad.yaml:5: rollout.dynamic_sampling: .*below max"):
+        load_recipe(path)
+    path.write_text(
+        "method: sft\nmodel: {name_or_path: x}\ndata: {train: x.jsonl}\nrollout:\n  dynamic_sampling: {}\n"
+    )
+    with pytest.raises(RecipeError, match="needs an RL method"):
+        load_recipe(path)

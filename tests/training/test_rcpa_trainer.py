@@ -10,6 +10,7 @@ from safetensors.torch import load_file
 from transformers import TrainerCallback
 from trl import GRPOConfig, GRPOTrainer
 
+from currvl.algorithms.dynamic_sampling import DynamicSamplingConfig
 from currvl.algorithms.rcpa import RCPAConfig, prefix_length
 from currvl.data.synthetic import make_samples
 from currvl.models import load_model
@@ -281,3 +282,13 @@ def test_rcpa_settings_are_checked(tiny_model_dir, tmp_path):
                 "rcpa": {"steps": 3},
             }
         )
+
+
+def test_dynamic_sampling_runs_under_rcpa_in_both_phases(tiny_model_dir, tmp_path):
+    recipe = _recipe(tiny_model_dir, tmp_path / "ds", **FAMILIAR)
+    recipe.rollout.dynamic_sampling = DynamicSamplingConfig(max_rounds=1)
+    train(recipe)
+    history = [h for h in json.loads((tmp_path / "ds" / "log_history.json").read_text()) if "rcpa/rho" in h]
+    assert [h["rcpa/rho"] for h in history] == [0.5, 0.25, 0.0, 0.0]  # the curriculum is unchanged
+    assert all("dynamic_sampling/rounds" in h and "rcpa/grpo_loss" in h for h in history)
+    assert any(h["dynamic_sampling/rounds"] > 0 for h in history)

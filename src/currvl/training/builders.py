@@ -121,6 +121,11 @@ def _grpo_trainer(
         reference_probe_samples(recipe, train_samples), every=targs.get("eval_steps") or DEFAULT_PROBE_EVERY
     )
     rewards = get_reward_funcs(recipe.rewards, **resolve_reward_options(recipe))
+    common = {
+        **common,
+        "share_vision_encoding": recipe.rollout.share_vision_encoding,
+        "dynamic_sampling": recipe.rollout.dynamic_sampling,
+    }
     if recipe.method == "rcpa":
         assert recipe.rcpa is not None
         if recipe.rcpa.ordering != "none":

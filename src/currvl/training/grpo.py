@@ -12,29 +12,81 @@ Every training step also logs currvl's signal metrics (`currvl.algorithms.signal
 - ``signal/concept_rate``: fraction of the policy's rollouts whose generated part names the
   target concept (`currvl.rewards.concepts`); absent when no item of the batch has a concept.
 - ``signal/answer_entropy``: mean policy entropy over the tokens inside <answer> ... </answer>.
+
+Two rollout options (a recipe's `rollout:` section):
+
+- ``share_vision_encoding`` (on by default): each distinct image of a forward pass is encoded once
+  for its whole group (`currvl.models.vision_sharing`); the loss and gradients are unchanged.
+- ``dynamic_sampling``: groups whose task-reward mean is at or beyond the bounds are dropped and
+  replaced by groups of fresh prompts, up to ``max_rounds`` extra rounds
+  (`currvl.algorithms.dynamic_sampling`). The signal metrics describe the first round: the batch as
+  sampled, so ``signal/zero_variance_task`` still shows how often the policy collapses.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import random
+from pathlib import Path
+from typing import Any
 
 import torch
 from trl import GRPOTrainer
 
+from currvl.algorithms.dynamic_sampling import DynamicSamplingConfig, informative_groups, rows_of_groups
 from currvl.algorithms.grpo import LOSS_TYPES, GRPOLossConfig, grpo_loss
-from currvl.algorithms.signals import answer_token_mask, task_reward, zero_variance_fraction
+from currvl.algorithms.signals import (
+    answer_token_mask,
+    task_reward,
+    task_reward_columns,
+    zero_variance_fraction,
+)
+from currvl.models.vision_sharing import share_image_encoding
 from currvl.rewards.concepts import contains_concept, target_concepts
 from currvl.rewards.similarity import DEFAULT_FINDINGS_VOCABULARY
 from currvl.training.checkpoint import ConvertingCheckpointLoadMixin
 from currvl.training.reliability import ReliableTrainerMixin, UnscorableRewardMixin
+from currvl.training.rollout_batch import concat_batches, num_rows, select_rows
 
 log = logging.getLogger(__name__)
+
+DYNAMIC_SAMPLING_STATE_FILE = "dynamic_sampling_state.json"
 
 
 class CurrvlGRPOTrainer(
     ReliableTrainerMixin, UnscorableRewardMixin, ConvertingCheckpointLoadMixin, GRPOTrainer
 ):
     """`trl.GRPOTrainer` whose policy loss is `currvl.algorithms.grpo.grpo_loss`."""
+
+    def __init__(
+        self,
+        *args: Any,
+        share_vision_encoding: bool = True,
+        dynamic_sampling: DynamicSamplingConfig | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.dynamic_sampling = dynamic_sampling
+        self._prompts_drawn = 0  # replacement prompts drawn so far (dynamic sampling), kept in checkpoints
+        super().__init__(*args, **kwargs)
+        self.share_vision_encoding = False
+        if share_vision_encoding:
+            models = [self.model] + ([self.ref_model] if getattr(self, "ref_model", None) is not None else [])
+            self.share_vision_encoding = all([share_image_encoding(m) for m in models])
+        if dynamic_sampling is not None:
+            self._check_dynamic_sampling()
+
+    def _check_dynamic_sampling(self) -> None:
+        if not task_reward_columns(self.reward_func_names):
+            raise ValueError(
+                "dynamic_sampling filters on the task reward, but every reward function is a format reward"
+            )
+        local = self.args.per_device_train_batch_size * self.args.steps_per_generation
+        if local % self.num_generations:
+            raise ValueError(
+                f"dynamic_sampling needs whole groups on each process: per_device_train_batch_size x "
+                f"steps_per_generation ({local}) must be a multiple of num_generations ({self.num_generations})"
+            )
 
     def _uses_own_loss(self) -> bool:
         args = self.args
@@ -86,17 +138,23 @@ class CurrvlGRPOTrainer(
         return DEFAULT_FINDINGS_VOCABULARY
 
     def _generate_and_score_completions(self, inputs):
+        if self.dynamic_sampling is None or not self.model.training:
+            return self._rollout_round(inputs)
+        return self._dynamically_sampled(inputs)
+
+    def _rollout_round(self, inputs, first: bool = True):
+        """Generate and score one batch of groups (subclasses add their per-round work here)."""
         out = super()._generate_and_score_completions(inputs)
         if self.model.training:
-            self._log_signal_metrics(inputs, out)
+            self._log_signal_metrics(inputs, out, log_signals=first)
         return out
 
-    def _log_signal_metrics(self, inputs, out) -> None:
+    def _log_signal_metrics(self, inputs, out, log_signals: bool = True) -> None:
         metrics = self._metrics["train"]
         device = out["completion_ids"].device
         injected = self._injected_rows(len(inputs))
         rewards = self._signal_rewards()
-        if rewards is not None:
+        if rewards is not None and log_signals:
             task = task_reward(rewards, list(self.reward_func_names), self.reward_weights)
             exclude = self.accelerator.gather(torch.tensor(injected, dtype=torch.bool, device=device))
             if task is not None and task.numel() == exclude.numel():
@@ -107,6 +165,15 @@ class CurrvlGRPOTrainer(
             [int(t) for t, m in zip(row, mask, strict=True) if m]
             for row, mask in zip(out["completion_ids"].tolist(), out["completion_mask"].tolist(), strict=True)
         ]
+        if log_signals:
+            self._log_concept_rate(inputs, ids, injected, device)
+        pieces = [self._tokenizer.batch_decode([[t] for t in row]) for row in ids]
+        mask = answer_token_mask(pieces, out["completion_ids"].shape[1]).to(device)
+        for i, flag in enumerate(injected):  # the answer the policy wrote itself, sampled tokens only
+            mask[i, : mask.shape[1] if flag else self._forced_length(i)] = 0
+        out["answer_mask"] = mask
+
+    def _log_concept_rate(self, inputs, ids: list[list[int]], injected: list[bool], device) -> None:
         vocabulary = self._concept_vocabulary()
         hits, counted = 0, 0
         for i, x in enumerate(inputs):
@@ -120,12 +187,106 @@ class CurrvlGRPOTrainer(
             torch.tensor([hits, counted], dtype=torch.float, device=device), "sum"
         )
         if totals[1] > 0:
-            metrics["signal/concept_rate"].append((totals[0] / totals[1]).item())
-        pieces = [self._tokenizer.batch_decode([[t] for t in row]) for row in ids]
-        mask = answer_token_mask(pieces, out["completion_ids"].shape[1]).to(device)
-        for i, flag in enumerate(injected):  # the answer the policy wrote itself, sampled tokens only
-            mask[i, : mask.shape[1] if flag else self._forced_length(i)] = 0
-        out["answer_mask"] = mask
+            self._metrics["train"]["signal/concept_rate"].append((totals[0] / totals[1]).item())
+
+    # --- dynamic sampling -----------------------------------------------------------------------------
+
+    def _local_informative_groups(self, out) -> torch.Tensor:
+        """(local groups,) bool: which of this process's groups of the round `out` to keep. Rows marked
+        ``reference_member`` (RCPA's injected references) are not the policy's and do not count."""
+        assert self.dynamic_sampling is not None
+        rows = num_rows(out)
+        injected = out.get("reference_member")
+        if injected is None:
+            injected = torch.zeros(rows, dtype=torch.bool, device=self.accelerator.device)
+        exclude = self.accelerator.gather(injected.to(torch.bool))
+        task = task_reward(self._signal_rewards(), list(self.reward_func_names), self.reward_weights)
+        keep = informative_groups(task, self.num_generations, self.dynamic_sampling, exclude)
+        per_process = rows // self.num_generations
+        start = self.accelerator.process_index * per_process
+        return keep[start : start + per_process].cpu()
+
+    def _replacement_prompts(self, groups: int) -> list[dict[str, Any]]:
+        """`groups` fresh prompts of the train set, each repeated for a whole group. The draw depends only
+        on (seed, process, prompts drawn so far), so a resumed run draws what the stopped one would have."""
+        dataset = self.train_dataset
+        inputs = []
+        for _ in range(groups):
+            rng = random.Random(
+                f"currvl/dynamic-sampling/{self.args.seed}/{self.accelerator.process_index}/{self._prompts_drawn}"
+            )
+            self._prompts_drawn += 1
+            row = dataset[rng.randrange(len(dataset))]
+            inputs.extend(dict(row) for _ in range(self.num_generations))
+        return inputs
+
+    def _dynamically_sampled(self, inputs):
+        """Keep the informative groups of `inputs`' rollouts, replace the others from fresh prompts for up
+        to `max_rounds` rounds, then top up with dropped groups so the batch keeps its size."""
+        assert self.dynamic_sampling is not None
+        G = self.num_generations
+        device = self.accelerator.device
+        first = self._rollout_round(inputs, first=True)
+        n_groups = num_rows(first) // G
+        keep = self._local_informative_groups(first)
+        dropped_first = (
+            self.accelerator.gather(torch.tensor([int((~keep).sum())], device=device)).sum().item()
+        )
+        parts = [select_rows(first, rows_of_groups(keep.nonzero().flatten(), G))] if keep.any() else []
+        have = int(keep.sum())
+        rounds = 0
+        while rounds < self.dynamic_sampling.max_rounds:
+            missing = torch.tensor([n_groups - have], device=device)
+            most = int(self.accelerator.gather(missing).max().item())  # every process runs the same rounds
+            if most == 0:
+                break
+            rounds += 1
+            fresh = self._rollout_round(self._replacement_prompts(most), first=False)
+            fresh_keep = self._local_informative_groups(fresh).nonzero().flatten()
+            take = fresh_keep[: n_groups - have]
+            if len(take):
+                parts.append(select_rows(fresh, rows_of_groups(take, G)))
+                have += len(take)
+        filled = n_groups - have
+        if filled:  # not enough informative groups: train on dropped ones (zero advantage) to keep the size
+            parts.append(select_rows(first, rows_of_groups((~keep).nonzero().flatten()[:filled], G)))
+        out = concat_batches(parts, pad_token_id=self._pad_token_id())
+        if "num_items_in_batch" in out:
+            out["num_items_in_batch"] = self._count_loss_tokens(out)
+        metrics = self._metrics["train"]
+        total_groups = n_groups * self.accelerator.num_processes
+        metrics["dynamic_sampling/dropped_fraction"].append(dropped_first / max(total_groups, 1))
+        metrics["dynamic_sampling/rounds"].append(float(rounds))
+        filled_all = self.accelerator.gather(torch.tensor([filled], device=device)).sum().item()
+        metrics["dynamic_sampling/filled_groups"].append(float(filled_all))
+        metrics["dynamic_sampling/prompts_drawn"].append(float(self._prompts_drawn))
+        return out
+
+    def _pad_token_id(self) -> int:
+        pad = getattr(self, "pad_token_id", None)
+        if pad is None:
+            pad = self._tokenizer.pad_token_id
+        return int(pad or 0)
+
+    def _count_loss_tokens(self, inputs) -> torch.Tensor:
+        """All processes' completion tokens the loss sees (TRL's ``num_items_in_batch``)."""
+        mask = inputs["completion_mask"]
+        if "tool_mask" in inputs:
+            mask = mask * inputs["tool_mask"]
+        return self.accelerator.gather(mask.sum()).sum()
+
+    def _extra_checkpoint_state(self) -> dict[str, Any]:
+        state = super()._extra_checkpoint_state()
+        if self.dynamic_sampling is not None:
+            state[DYNAMIC_SAMPLING_STATE_FILE] = {"prompts_drawn": self._prompts_drawn}
+        return state
+
+    def train(self, resume_from_checkpoint=None, *args, **kwargs):
+        if isinstance(resume_from_checkpoint, str):
+            path = Path(resume_from_checkpoint) / DYNAMIC_SAMPLING_STATE_FILE
+            if path.exists():
+                self._prompts_drawn = json.loads(path.read_text())["prompts_drawn"]
+        return super().train(resume_from_checkpoint, *args, **kwargs)
 
     # --- loss -----------------------------------------------------------------------------------------
 

@@ -206,7 +206,7 @@ class CurrvlRCPATrainer(CurrvlGRPOTrainer):
         self._rewards = (full, cont)
         return full if self.rcpa.reward_scope == "full" else cont
 
-    def _generate_and_score_completions(self, inputs):
+    def _rollout_round(self, inputs, first: bool = True):
         step = self.state.global_step
         p = self.progress.at_step(step)
         self.rho = prefix_ratio(p, self.rcpa)
@@ -215,7 +215,7 @@ class CurrvlRCPATrainer(CurrvlGRPOTrainer):
             reward.set_similarity_threshold(max(configured, self.delta))
         self._plan_constraints(inputs, step)
         try:
-            out = super()._generate_and_score_completions(inputs)
+            out = super()._rollout_round(inputs, first)
         finally:
             forced, members, self._forced, self._members = self._forced, self._members, None, None
         mode = "train" if self.model.training else "eval"
@@ -229,13 +229,15 @@ class CurrvlRCPATrainer(CurrvlGRPOTrainer):
                 member[i] = members[i]
         out["forced_mask"] = forced_mask * completion_mask
         out["reference_member"] = member
-        policy_mask = self._policy_mask(out)
         if self.loss_type == "dapo":
-            out["num_items_in_batch"] = self.accelerator.gather(policy_mask.sum()).sum()
+            out["num_items_in_batch"] = self._count_loss_tokens(out)
         self._add_cdp_weights(out, B)
         if mode == "train":
             self._log_rollout_metrics(out, p, forced)
         return out
+
+    def _count_loss_tokens(self, inputs) -> torch.Tensor:
+        return self.accelerator.gather(self._policy_mask(inputs).sum()).sum()
 
     def _policy_mask(self, inputs) -> torch.Tensor:
         """Tokens the policy gradient sees: generated ones, plus a reference member's (off-policy guide)."""

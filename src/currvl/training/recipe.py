@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from currvl.algorithms.dynamic_sampling import DynamicSamplingConfig
 from currvl.algorithms.rcpa import RCPAConfig
 
 METHODS = ("sft", "grpo", "rcpa")
@@ -48,6 +49,16 @@ class DataArgs:
 
 
 @dataclass
+class RolloutArgs:
+    """How RL rollouts are produced (methods grpo and rcpa, curriculum stages included)."""
+
+    # Encode each distinct image once per forward pass for its whole group (same loss and gradients).
+    share_vision_encoding: bool = True
+    # Drop groups whose task-reward mean is <= min or >= max and refill from fresh prompts; None = off.
+    dynamic_sampling: DynamicSamplingConfig | None = None
+
+
+@dataclass
 class SelfImproveArgs:
     """Curr-ReFT stage B after the RL stages: sample, score 0-100, keep >= threshold, SFT on the kept set."""
 
@@ -72,6 +83,7 @@ class Recipe:
     data: DataArgs = field(default_factory=DataArgs)
     rewards: list[str] = field(default_factory=lambda: ["format", "accuracy"])
     reward_options: dict[str, Any] = field(default_factory=dict)
+    rollout: RolloutArgs = field(default_factory=RolloutArgs)
     # Everything here goes to trl.GRPOConfig / trl.SFTConfig (checked against their fields).
     trainer: dict[str, Any] = field(default_factory=dict)
     # Optional stage list (Curr-ReFT): each item holds currvl.training.curriculum.Stage fields.
@@ -218,6 +230,9 @@ def recipe_from_dict(
         )
     if recipe.rcpa is not None and recipe.method != "rcpa":
         raise RecipeError(f"{source}:{lines.get('rcpa', '?')}: rcpa: settings need method 'rcpa'")
+    if recipe.rollout.dynamic_sampling is not None and recipe.method == "sft":
+        line = lines.get("rollout.dynamic_sampling", "?")
+        raise RecipeError(f"{source}:{line}: rollout.dynamic_sampling: needs an RL method ('grpo' or 'rcpa')")
     if recipe.method == "rcpa" and recipe.rcpa is None:
         recipe.rcpa = RCPAConfig()
     if recipe.curriculum is not None:
