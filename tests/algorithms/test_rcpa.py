@@ -13,7 +13,6 @@ from currvl.algorithms.rcpa import (
     RCPAConfig,
     difficulty_order,
     difficulty_weights,
-    gate,
     imitation_nll,
     imitation_weight,
     prefix_length,
@@ -69,8 +68,6 @@ def test_imitation_weight_follows_rho_and_threshold_rises():
     deltas = [reward_threshold(p / 10, cfg) for p in range(11)]
     assert deltas[0] == pytest.approx(0.2) and deltas[-1] == pytest.approx(0.6)
     assert all(a <= b for a, b in zip(deltas, deltas[1:], strict=False))
-    assert gate(0.5, 0.6) == 0.0 and gate(0.7, 0.6) == 0.7 and gate(0.6, 0.6) == 0.6
-    assert gate(None, 0.5) is None
 
 
 def test_imitation_loss_equals_hand_computed_nll():

@@ -23,7 +23,7 @@ from currvl.algorithms.grpo import group_advantages
 from currvl.cli.main import main as cli_main
 from currvl.data.synthetic import make_samples
 from currvl.rewards import format_reward, get_reward_funcs
-from currvl.rewards import reward_funcs as rf
+from currvl.rewards import guard as rf
 from currvl.training.builders import build_trainer
 from currvl.training.recipe import recipe_from_dict
 from currvl.training.reliability import (

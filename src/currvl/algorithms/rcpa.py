@@ -123,13 +123,6 @@ def reward_threshold(progress: float, cfg: RCPAConfig) -> float:
     return cfg.delta_min + (cfg.delta_max - cfg.delta_min) * p
 
 
-def gate(score: float | None, delta: float) -> float | None:
-    """A graded score counts only at or above the threshold: s * 1[s >= delta]."""
-    if score is None or (isinstance(score, float) and math.isnan(score)):
-        return score
-    return score if score >= delta else 0.0
-
-
 @dataclass
 class Progress:
     """Curriculum progress p, by steps or by familiarity; its state goes into every checkpoint."""

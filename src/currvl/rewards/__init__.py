@@ -1,28 +1,35 @@
 """Answer parsing, task scoring rules and TRL reward functions (the Curr-ReFT rules, bugs fixed).
 
 - ``parsing``: completion text and ``<answer>`` extraction.
-- ``scoring``: pure ``score_*`` rules in [0, 1], shared with the evaluator.
-- ``similarity``: graded text similarity in [0, 1] (ROUGE-L, CIDEr-D, findings F1) for RCPA.
-- ``reward_funcs``: TRL ``f(prompts, completions, **kwargs)`` rewards and the name registry.
+- ``scoring``: pure ``score_*`` rules in [0, 1], shared with the evaluator, and their defaults.
+- ``similarity``: graded text similarity in [0, 1] (ROUGE-L, CIDEr-D, findings F1).
+- ``rule_rewards``: TRL rewards by rule (format, accuracy, choice, yes/no).
+- ``similarity_rewards``: TRL rewards by similarity, gated at a threshold (RCPA's curated rewards).
+- ``registry``: the ``{name: factory}`` table a recipe's ``rewards:`` names come from.
+- ``guard``: the wrapper that keeps a faulty reward from stopping a run.
 """
 
+from currvl.rewards.guard import GuardedReward, RewardFunc, RewardWrapper, guard_reward
 from currvl.rewards.parsing import completion_text, extract_answer
-from currvl.rewards.reward_funcs import (
+from currvl.rewards.registry import (
+    OPTION_DEFAULTS,
+    REWARD_FACTORIES,
     REWARD_NAMES,
     REWARD_OPTIONS,
-    RewardFunc,
+    get_reward_funcs,
+    import_reward,
+)
+from currvl.rewards.rule_rewards import (
+    AccuracyReward,
+    ChoiceReward,
     accuracy_reward,
     choice_reward,
     format_reward,
-    get_reward_funcs,
-    make_accuracy_reward,
-    make_choice_reward,
-    make_cider_reward,
-    make_findings_f1_reward,
-    make_rouge_l_reward,
     yes_no_reward,
 )
 from currvl.rewards.scoring import (
+    DEFAULT_BOX_IOU_THRESHOLD,
+    DEFAULT_CHOICE_PARTIAL_CREDIT,
     box_iou,
     normalize_text,
     parse_box,
@@ -46,13 +53,32 @@ from currvl.rewards.similarity import (
     findings_f1,
     rouge_l,
 )
+from currvl.rewards.similarity_rewards import (
+    CiderReward,
+    FindingsF1Reward,
+    RougeLReward,
+    SimilarityReward,
+    gate,
+)
 
 __all__ = [
+    "DEFAULT_BOX_IOU_THRESHOLD",
+    "DEFAULT_CHOICE_PARTIAL_CREDIT",
     "DEFAULT_FINDINGS_VOCABULARY",
+    "OPTION_DEFAULTS",
+    "REWARD_FACTORIES",
     "REWARD_NAMES",
     "REWARD_OPTIONS",
+    "AccuracyReward",
+    "ChoiceReward",
     "CiderCorpus",
+    "CiderReward",
+    "FindingsF1Reward",
+    "GuardedReward",
     "RewardFunc",
+    "RewardWrapper",
+    "RougeLReward",
+    "SimilarityReward",
     "accuracy_reward",
     "asserted_findings",
     "box_iou",
@@ -62,12 +88,10 @@ __all__ = [
     "extract_answer",
     "findings_f1",
     "format_reward",
+    "gate",
     "get_reward_funcs",
-    "make_accuracy_reward",
-    "make_choice_reward",
-    "make_cider_reward",
-    "make_findings_f1_reward",
-    "make_rouge_l_reward",
+    "guard_reward",
+    "import_reward",
     "normalize_text",
     "parse_box",
     "parse_choice_letters",

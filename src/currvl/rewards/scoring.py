@@ -17,6 +17,11 @@ from typing import Any
 
 _log = logging.getLogger(__name__)
 
+DEFAULT_CHOICE_PARTIAL_CREDIT = 0.2
+"""Credit for a strict subset of a multi-select item's letters (the Curr-ReFT paper's value)."""
+DEFAULT_BOX_IOU_THRESHOLD = 0.5
+"""A predicted box is right when its IoU with the reference exceeds this."""
+
 TASK_TYPES: tuple[str, ...] = ("text", "math", "box", "labels", "yes_no", "choice")
 """How an answer is scored: one rule per type below (the sample schema in `currvl.data.schema` uses them)."""
 OPTION_LETTERS = "ABCDEFGHIJ"
@@ -240,7 +245,9 @@ def box_iou(a: list[float] | tuple[float, ...], b: list[float] | tuple[float, ..
         return 0.0
 
 
-def score_box(predicted_answer: str | None, reference: str, iou_threshold: float = 0.5) -> float:
+def score_box(
+    predicted_answer: str | None, reference: str, iou_threshold: float = DEFAULT_BOX_IOU_THRESHOLD
+) -> float:
     """1.0 if the first predicted box overlaps the reference box with IoU > threshold, else 0.0."""
     pred = parse_box(predicted_answer)
     ref = parse_box(reference)
@@ -350,19 +357,22 @@ def parse_choice_letters(text: str | None) -> set[str]:
     return letters
 
 
-def _check_fraction(name: str, value: float) -> float:
+def check_fraction(name: str, value: float) -> float:
+    """`value` as a float, or ValueError naming `name` unless it is a number in [0, 1]."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
         raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
     return float(value)
 
 
-def score_choice(predicted_answer: str | None, reference: str, partial_credit: float = 0.2) -> float:
+def score_choice(
+    predicted_answer: str | None, reference: str, partial_credit: float = DEFAULT_CHOICE_PARTIAL_CREDIT
+) -> float:
     """Order-insensitive letter-set match: 1.0 exact, ``partial_credit`` for a strict subset, else 0.
 
     A non-empty strict subset of the reference letters (missed some, no wrong letter) earns the
     paper's 0.2 partial credit for multi-select items (A6); any wrong letter gives 0.
     """
-    partial_credit = _check_fraction("partial_credit", partial_credit)
+    partial_credit = check_fraction("partial_credit", partial_credit)
     pred = parse_choice_letters(predicted_answer)
     ref = parse_choice_letters(reference)
     if not pred or not ref:
@@ -383,8 +393,8 @@ def score_answer(
     reference: str,
     task: str,
     *,
-    choice_partial_credit: float = 0.2,
-    box_iou_threshold: float = 0.5,
+    choice_partial_credit: float = DEFAULT_CHOICE_PARTIAL_CREDIT,
+    box_iou_threshold: float = DEFAULT_BOX_IOU_THRESHOLD,
 ) -> float:
     """Score an extracted answer by the rule of its sample's ``task`` (see currvl.data.schema)."""
     if task == "text":

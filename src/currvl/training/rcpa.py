@@ -21,13 +21,14 @@ from currvl.algorithms.rcpa import (
     Progress,
     RCPAConfig,
     difficulty_weights,
-    gate,
     imitation_nll,
     imitation_weight,
     prefix_length,
     prefix_ratio,
     reward_threshold,
 )
+from currvl.rewards.guard import RewardWrapper
+from currvl.rewards.similarity_rewards import gate
 from currvl.training.grpo import CurrvlGRPOTrainer
 from currvl.training.reference_probe import reference_nll
 
@@ -37,23 +38,18 @@ STATE_FILE = "rcpa_state.json"
 REFERENCE_COLUMN = "reference"
 
 
-class ThresholdGatedReward:
+class ThresholdGatedReward(RewardWrapper):
     """Gates a graded reward that has no threshold of its own (a user's function named in
     `rcpa.gated_rewards`) at the trainer's current delta. currvl's similarity rewards gate themselves:
     the trainer moves their `similarity_threshold` instead."""
 
     def __init__(self, func, trainer: CurrvlRCPATrainer) -> None:
-        self.func, self.trainer = func, trainer
-        self.__name__ = getattr(func, "__name__", type(func).__name__)
+        super().__init__(func)
+        self.trainer = trainer
 
-    def __getattr__(self, name: str) -> Any:  # e.g. `failed_indices` of the guarded reward inside
-        if name.startswith("__") or name == "func":
-            raise AttributeError(name)
-        return getattr(self.func, name)
-
-    def __call__(self, prompts, completions, **kwargs) -> list[float | None]:
+    def __call__(self, prompts=None, completions=None, **kwargs) -> list[float | None]:
         delta = self.trainer.delta
-        return [gate(s, delta) for s in self.func(prompts, completions, **kwargs)]
+        return [gate(s, delta) for s in self._func(prompts=prompts, completions=completions, **kwargs)]
 
 
 class _ProgressCallback(TrainerCallback):

@@ -10,7 +10,7 @@ Each piece is independent and small:
 - `NonFiniteLossGuardMixin`: a NaN/inf loss skips that optimiser update with a warning; K in a row stop
   the run with an explanation instead of silently training a broken model.
 - `UnscorableRewardMixin`: a sample on which a reward function failed (see
-  `currvl.rewards.reward_funcs.GuardedReward`) is left out of its group's baseline instead of being scored
+  `currvl.rewards.guard.GuardedReward`) is left out of its group's baseline instead of being scored
   as if the failed reward were 0.
 
 `ReliableTrainerMixin` bundles the first three for the trainer classes; put it first in their bases.

@@ -1,15 +1,13 @@
-import pickle
+"""Rule rewards in TRL's signature: format, accuracy (by task), yes/no, choice."""
 
 import pytest
 
 from currvl.rewards import (
-    REWARD_NAMES,
+    AccuracyReward,
+    ChoiceReward,
     accuracy_reward,
     choice_reward,
     format_reward,
-    get_reward_funcs,
-    make_accuracy_reward,
-    make_choice_reward,
     yes_no_reward,
 )
 
@@ -96,14 +94,14 @@ def test_accuracy_reward_needs_columns():
         accuracy_reward([None], [GOOD], answer=["yes"], task=["detection"])
 
 
-def test_make_accuracy_reward_options():
-    reward = make_accuracy_reward(choice_partial_credit=0.5, box_iou_threshold=0.7)
+def test_accuracy_reward_options():
+    reward = AccuracyReward(choice_partial_credit=0.5, box_iou_threshold=0.7)
     assert reward.__name__ == "accuracy"
     completions = ["<answer>A</answer>", "<answer>[0, 0, 6, 10]</answer>"]
     out = reward([None, None], completions, answer=["A, C", "[0, 0, 10, 10]"], task=["choice", "box"])
     assert out == [0.5, 0.0]
     with pytest.raises(ValueError):
-        make_accuracy_reward(choice_partial_credit=2.0)
+        AccuracyReward(choice_partial_credit=2.0)
 
 
 # ---------------------------------------------------------------- yes/no and choice
@@ -132,35 +130,7 @@ def test_choice_reward_and_factory():
     ]
     answers = ["A, B", "A, B", "A, B", "A", "red"]
     assert choice_reward([None] * 5, completions, answer=answers) == [1.0, 0.2, 0.0, 0.0, None]
-    strict = make_choice_reward(partial_credit=0.0)
+    strict = ChoiceReward(partial_credit=0.0)
     assert strict.__name__ == "choice"
     assert strict([None] * 5, completions, answer=answers) == [1.0, 0.0, 0.0, 0.0, None]
-    assert make_choice_reward(0.5)([None], ["<answer>A</answer>"], answer=["A, B"]) == [0.5]
-
-
-# ---------------------------------------------------------------- registry
-
-
-def test_get_reward_funcs_names_and_options():
-    funcs = get_reward_funcs(["format", "accuracy", "yes_no", "choice"], choice_partial_credit=0.5)
-    assert [f.__name__ for f in funcs] == ["format", "accuracy", "yes_no", "choice"]
-    fmt, acc, yes_no, choice = funcs
-    assert fmt(prompts=[None], completions=[GOOD], task=["yes_no"]) == [1.0]
-    assert acc(prompts=[None], completions=["<answer>A</answer>"], answer=["A, B"], task=["choice"]) == [0.5]
-    assert yes_no(prompts=[None], completions=["<answer>no</answer>"], answer=["no"]) == [1.0]
-    assert choice(prompts=[None], completions=["<answer>B</answer>"], answer=["A, B"]) == [0.5]
-
-
-def test_get_reward_funcs_unknown():
-    with pytest.raises(ValueError, match="accuracy"):
-        get_reward_funcs(["format", "bleu"])
-    with pytest.raises(ValueError, match="box_iou_threshold"):
-        get_reward_funcs(["accuracy"], iou=0.3)
-
-
-def test_reward_funcs_are_picklable():
-    for func in get_reward_funcs(list(REWARD_NAMES), box_iou_threshold=0.7):
-        clone = pickle.loads(pickle.dumps(func))
-        assert clone.__name__ == func.__name__
-    assert format_reward.__name__ == "format_reward"
-    assert accuracy_reward.__name__ == "accuracy_reward"
+    assert ChoiceReward(0.5)([None], ["<answer>A</answer>"], answer=["A, B"]) == [0.5]
