@@ -9,6 +9,7 @@ import yaml
 
 from currvl.cli.main import main
 from currvl.evaluation.compare import load_compare_config, run_compare
+from currvl.training.config_loader import ConfigError
 
 TRAINER = {"per_device_train_batch_size": 4, "max_steps": 2, "save_steps": 1, "report_to": "none"}
 
@@ -91,13 +92,27 @@ def test_compare_runs_every_method_and_writes_the_report(tiny_model_dir, tmp_pat
     ("methods", "message"),
     [
         ([{"name": "A"}], "either recipe or source"),
-        ([{"name": "A", "source": "B"}], "source 'B' is not a method"),
+        ([{"name": "A", "source": "B"}], "source: 'B' is not a method"),
         ([{"name": "A", "recipe": "nowhere.yaml"}], "not found"),
-        ([{"name": "A", "recipe": "x", "colour": 1}], "unknown keys"),
+        ([{"name": "A", "recipe": "x", "colour": 1}], "unknown key"),
+        ([{"name": "A", "recipe": "x", "overides": {}}], "did you mean 'methods.0.overrides'"),
     ],
 )
 def test_bad_compare_configs_fail_clearly(tmp_path, methods, message):
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump({"methods": methods}))
     with pytest.raises(ValueError, match=message):
+        load_compare_config(path)
+
+
+def test_compare_config_errors_name_file_line_and_field(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("base: currvl-base\ngeneral_n: many\n")
+    with pytest.raises(ConfigError, match=r"c.yaml:2: general_n: expected <class 'int'>"):
+        load_compare_config(path)
+    path.write_text("methods:\n  - name: A\n    recipe: nowhere.yaml\n")
+    with pytest.raises(ConfigError, match=r"c.yaml:2: methods.0.recipe: nowhere.yaml not found"):
+        load_compare_config(path)
+    path.write_text("methods:\n  - {name: A, source: A, model: m}\nquick:\n  overrides:\n    B: {}\n")
+    with pytest.raises(ConfigError, match=r"c.yaml:5: quick.overrides.B: not a method"):
         load_compare_config(path)

@@ -48,7 +48,7 @@ def _recipe(model_dir, out, reset_reference=True, lr=0.05):
     )
 
 
-REWARDS = ["format", "accuracy", "test_curriculum_run:length_reward"]
+REWARDS = ["format", "accuracy", "tests.training.test_curriculum_run:length_reward"]
 
 
 class CrashInStage(TrainerCallback):

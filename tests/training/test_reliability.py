@@ -13,8 +13,6 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from test_sft_and_run import _sft_recipe as sft_recipe
-from test_sft_and_run import _weights
 from transformers import Trainer, TrainerCallback, TrainerControl
 from transformers.trainer_utils import get_last_checkpoint
 
@@ -33,6 +31,8 @@ from currvl.training.reliability import (
     TrainingInterrupted,
 )
 from currvl.training.run import train
+from tests.training.test_run import _sft_recipe as sft_recipe
+from tests.training.test_run import _weights
 
 # ---------------------------------------------------------------------------------------------- helpers
 
@@ -207,7 +207,7 @@ def test_failing_rewards_neither_stop_grpo_nor_bias_the_baseline(
             "output_dir": str(tmp_path / "grpo"),
             "model": {"name_or_path": str(tiny_model_dir)},
             "data": {"train": {"synthetic": "scan", "n": 4, "seed": 0}},
-            "rewards": ["format", "test_reliability:flaky_reward", "test_reliability:nan_reward"],
+            "rewards": ["format", "tests.training.test_reliability:flaky_reward", "tests.training.test_reliability:nan_reward"],
             "trainer": {
                 "max_steps": 2,
                 "per_device_train_batch_size": 4,

@@ -26,9 +26,9 @@ class DynamicSamplingConfig:
 
     def __post_init__(self) -> None:
         if not self.min < self.max:
-            raise ValueError(f"dynamic_sampling: min ({self.min}) must be below max ({self.max})")
+            raise ValueError(f"min ({self.min}) must be below max ({self.max})")
         if self.max_rounds < 0:
-            raise ValueError(f"dynamic_sampling: max_rounds must be >= 0, got {self.max_rounds}")
+            raise ValueError(f"max_rounds: must be >= 0, got {self.max_rounds}")
 
 
 def informative_groups(

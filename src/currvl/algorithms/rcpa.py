@@ -4,8 +4,8 @@ reward threshold, difficulty weights and ordering, and the imitation loss on for
 Pre-alignment forces the first ceil(rho * L) tokens of each rollout from the reference answer (L
 tokens) and lets the policy write the rest; GRPO trains the written tokens, an NLL term imitates the
 forced ones. The progress p in [0, 1] drives rho = rho_max * f(1 - p) down to 0, after which training
-is plain GRPO (reinforcement alignment). Spec: shared/research/rcpa.md, sections 5.2-5.6 (a reference
-reconstruction: every choice here is a config knob).
+is plain GRPO (reinforcement alignment). Every choice the paper leaves open is a knob of `RCPAConfig`,
+its default the choice README's RCPA section explains.
 """
 
 from __future__ import annotations

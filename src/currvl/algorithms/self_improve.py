@@ -34,9 +34,9 @@ class SelfImproveConfig:
 
     def __post_init__(self) -> None:
         if self.keep not in ("best", "all"):
-            raise ValueError(f"keep must be 'best' or 'all', got {self.keep!r}")
+            raise ValueError(f"keep: must be 'best' or 'all', got {self.keep!r}")
         if not 0 <= self.threshold <= 100:
-            raise ValueError(f"threshold is on a 0-100 scale, got {self.threshold}")
+            raise ValueError(f"threshold: is on a 0-100 scale, got {self.threshold}")
 
 
 def rule_score(sample: dict[str, Any], completion: str) -> float | None:

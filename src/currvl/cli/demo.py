@@ -53,13 +53,11 @@ def grpo_recipe(base: Path, out: Path, sizes: DemoSizes) -> Recipe:
 
 
 def _evaluate(model_dir: Path, sizes: DemoSizes) -> dict[str, dict[str, Any]]:
-    from currvl.evaluation.evaluate import evaluate_sets
+    from currvl.evaluation.evaluate import evaluate_model
     from currvl.evaluation.probe import probe_sets
-    from currvl.models import load_model
 
-    model, processor = load_model(model_dir)
     sets = probe_sets("synthetic:scan", general_n=sizes.general_test, domain_n=sizes.domain_test)
-    results = evaluate_sets(model, processor, sets, batch_size=32, max_new_tokens=64)
+    results = evaluate_model(model_dir, sets, batch_size=32, max_new_tokens=64)
     return {"general": results["general"], "scan": results["domain"]}
 
 

@@ -90,23 +90,29 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def _eval_single(args: argparse.Namespace) -> int:
     from currvl.data.sources import load_source
-    from currvl.evaluation.evaluate import evaluate, write_report
-    from currvl.models import load_model
+    from currvl.evaluation.evaluate import evaluate_model, format_scores, write_report
 
     if args.out:
         _refuse_existing([Path(args.out)], args.overwrite)
     samples = load_source(args.data, image_root=args.image_root, split=args.split)
     if args.limit:
         samples = samples[: args.limit]
-    model, processor = load_model(args.model, dtype=args.dtype, device=_eval_device(args))
-    result = evaluate(
-        model, processor, samples, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens
-    )
+    result = evaluate_model(args.model, {"data": samples}, **_eval_kwargs(args))["data"]
     print(format_scores({Path(args.model).name: result}))
     if args.out:
         write_report(result, args.out)
         print(f"wrote {args.out}")
     return 0
+
+
+def _eval_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """How `currvl eval` loads and runs a model: its --batch-size, --max-new-tokens, --dtype, --device."""
+    return {
+        "batch_size": args.batch_size,
+        "max_new_tokens": args.max_new_tokens,
+        "dtype": args.dtype,
+        "device": _eval_device(args),
+    }
 
 
 def _domain_source(args: argparse.Namespace) -> str | None:
@@ -142,9 +148,8 @@ def _finish_report(
 
 
 def _eval_forgetting(args: argparse.Namespace) -> int:
-    from currvl.evaluation.evaluate import evaluate_sets
+    from currvl.evaluation.evaluate import evaluate_model
     from currvl.evaluation.probe import probe_sets
-    from currvl.models import load_model
 
     if args.limit:
         raise SystemExit("with --base, size the sets with --general-n and --domain-n (not --limit)")
@@ -158,29 +163,24 @@ def _eval_forgetting(args: argparse.Namespace) -> int:
         split=args.split,
         image_root=args.image_root,
     )
-    device = _eval_device(args)
-    results, models = {}, {}
+    results = {}
     for label, path in (("base", args.base), ("tuned", args.model)):
         print(f"evaluating {label} model {path} on {', '.join(f'{k} ({len(v)})' for k, v in sets.items())}")
-        model, processor = load_model(path, dtype=args.dtype, device=device)
-        results[label] = evaluate_sets(
-            model, processor, sets, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens
-        )
-        models[label] = model if not args.no_kl else None
+        results[label] = evaluate_model(path, sets, **_eval_kwargs(args))
     kl = None
     if not args.no_kl:
-        from currvl.evaluation.divergence import general_kl
+        from currvl.evaluation.divergence import general_kl_of
 
         print("measuring KL(base || tuned) along the base's general-probe completions")
-        kl = general_kl(
-            models["base"],
-            models["tuned"],
-            processor,
+        kl = general_kl_of(
+            args.base,
+            args.model,
             sets["general"],
             results["base"]["general"],
             batch_size=args.batch_size,
+            dtype=args.dtype,
+            device=_eval_device(args),
         )
-    del models
     meta = {
         "harness": "currvl",
         "domain_source": domain,
@@ -228,23 +228,22 @@ def _eval_lmms(args: argparse.Namespace) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     if not args.base:
+        from currvl.evaluation.evaluate import format_scores
+
         print(format_scores({Path(args.model).name: general["tuned"]}))
         write_report(general["tuned"], out / "lmms_scores.json")
         print(f"wrote {out / 'lmms_scores.json'}")
         return 0
     results: dict[str, dict[str, Any]] = {label: {"general": r} for label, r in general.items()}
     if domain:  # the domain set is ours, scored by our evaluator, in this process
-        from currvl.evaluation.evaluate import evaluate
+        from currvl.evaluation.evaluate import evaluate_model
         from currvl.evaluation.probe import domain_split
-        from currvl.models import load_model
 
         samples = domain_split(domain, args.domain_n, split=args.split, image_root=args.image_root)
         for label, path in models.items():
-            model, processor = load_model(path, dtype=args.dtype, device=_eval_device(args))
-            results[label]["domain"] = evaluate(
-                model, processor, samples, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens
-            )
-            del model, processor
+            results[label]["domain"] = evaluate_model(path, {"domain": samples}, **_eval_kwargs(args))[
+                "domain"
+            ]
     meta = {
         "harness": "lmms-eval",
         "tasks": lmms_eval.task_list(args.tasks),
@@ -254,22 +253,6 @@ def _eval_lmms(args: argparse.Namespace) -> int:
         "domain_source": domain,
     }
     return _finish_report(args, results["base"], results["tuned"], out, meta)
-
-
-def format_scores(results: dict[str, dict[str, Any]]) -> str:
-    """A plain table: one row per category, one column per model."""
-    cats = sorted({c for r in results.values() for c in r["tasks"]})
-    names = list(results)
-    width = max([8, *map(len, cats)])
-    lines = [f"{'category':<{width}}  " + "  ".join(f"{n:>12}" for n in names)]
-    for c in cats:
-        cells = []
-        for n in names:
-            t = results[n]["tasks"].get(c)
-            cells.append(f"{t['score']:>12.3f}" if t else f"{'-':>12}")
-        lines.append(f"{c:<{width}}  " + "  ".join(cells))
-    lines.append(f"{'overall':<{width}}  " + "  ".join(f"{results[n]['score']:>12.3f}" for n in names))
-    return "\n".join(lines)
 
 
 def cmd_self_improve(args: argparse.Namespace) -> int:
@@ -530,11 +513,11 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
     )
     from currvl.data.validation import DataValidationError
-    from currvl.training.recipe import RecipeError
+    from currvl.training.config_loader import ConfigError
 
     try:
         return args.func(args)
-    except (RecipeError, DataValidationError, FileExistsError) as err:
+    except (ConfigError, DataValidationError, FileExistsError) as err:  # recipes and compare configs
         print(f"error: {err}", file=sys.stderr)
         return 2
 

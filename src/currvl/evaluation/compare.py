@@ -16,18 +16,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from currvl.training.config_loader import ConfigError, build_config, read_config_file, where
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
-class MethodSpec:
+class MethodConfig:
     name: str
     recipe: str | None = None  # a recipe file, run from the base model
     source: str | None = None  # or: the run of another method (its `name`) ...
     model: str | None = None  # ... and the model folder inside it, e.g. "stage2-open/final"
     overrides: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if (self.recipe is None) == (self.source is None):
+            raise ValueError(f"method {self.name!r}: give either recipe or source (+ model)")
 
 
 @dataclass
@@ -38,45 +42,39 @@ class CompareConfig:
     general_n: int = 1000
     domain_n: int = 500
     seeds: list[int] = field(default_factory=lambda: [0])
-    methods: list[MethodSpec] = field(default_factory=list)
+    methods: list[MethodConfig] = field(default_factory=list)
     # --quick: general_n, domain_n, output_dir (default: output_dir + "-quick"), overrides: {METHOD: {...}}
     quick: dict[str, Any] = field(default_factory=dict)
     source: str = "<memory>"
 
 
 def load_compare_config(path: str | Path, quick: bool = False) -> CompareConfig:
-    """Read a compare config; `quick` applies its `quick:` section (smaller probes and runs)."""
+    """Read and check a compare config (errors as `FILE:LINE: key: problem`, like a recipe's); `quick`
+    applies its `quick:` section (smaller probes and runs)."""
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such compare config")
-    data = yaml.safe_load(path.read_text()) or {}
-    known = set(CompareConfig.__dataclass_fields__) - {"source"}
-    unknown = set(data) - known
-    if unknown:
-        raise ValueError(f"{path}: unknown keys {sorted(unknown)}; known: {sorted(known)}")
-    methods = []
-    for i, m in enumerate(data.pop("methods", []) or []):
-        if not isinstance(m, dict) or "name" not in m:
-            raise ValueError(f"{path}: methods.{i}: needs at least a name")
-        extra = set(m) - set(MethodSpec.__dataclass_fields__)
-        if extra:
-            raise ValueError(f"{path}: methods.{i}: unknown keys {sorted(extra)}")
-        spec = MethodSpec(**m)
-        if (spec.recipe is None) == (spec.source is None):
-            raise ValueError(f"{path}: methods.{i} ({spec.name}): give either recipe or source (+ model)")
-        if spec.recipe is not None:
-            recipe = _recipe_path(spec.recipe, path)
-            if not recipe.exists():
-                raise ValueError(f"{path}: methods.{i} ({spec.name}): recipe {spec.recipe} not found")
-            spec.recipe = str(recipe)
-        methods.append(spec)
-    names = [m.name for m in methods]
+    data, lines = read_config_file(path, "compare config")
+    cfg = build_config(CompareConfig, data, str(path), lines, skip=("source",))
+    cfg.source = str(path)
+    names = [m.name for m in cfg.methods]
     if len(set(names)) != len(names):
-        raise ValueError(f"{path}: method names must be unique, got {names}")
-    for m in methods:
+        raise ConfigError(f"{where(str(path), lines, 'methods')}: method names must be unique, got {names}")
+    for i, m in enumerate(cfg.methods):
+        at = where(str(path), lines, f"methods.{i}")
+        if m.recipe is not None:
+            recipe = _recipe_path(m.recipe, path)
+            if not recipe.exists():
+                raise ConfigError(f"{at}.recipe: {m.recipe} not found")
+            m.recipe = str(recipe)
         if m.source is not None and m.source not in names:
-            raise ValueError(f"{path}: method {m.name}: source {m.source!r} is not a method of this config")
-    cfg = CompareConfig(**data, methods=methods, source=str(path))
+            raise ConfigError(f"{at}.source: {m.source!r} is not a method of this config")
+    unknown_quick = sorted(set(cfg.quick) - {"output_dir", "general_n", "domain_n", "overrides"})
+    if unknown_quick:
+        raise ConfigError(f"{where(str(path), lines, 'quick')}: unknown keys {unknown_quick}")
+    for name in cfg.quick.get("overrides") or {}:
+        if name not in names:
+            raise ConfigError(
+                f"{where(str(path), lines, f'quick.overrides.{name}')}: not a method of this config"
+            )
     if quick:  # its own folder: cached runs of the quick recipes must never stand in for the full ones
         cfg.output_dir = cfg.quick.get("output_dir", f"{cfg.output_dir}-quick")
         cfg.general_n = cfg.quick.get("general_n", cfg.general_n)
@@ -105,7 +103,7 @@ def ensure_base(cfg: CompareConfig) -> Path:
     return base  # a folder, or a hub id that from_pretrained resolves
 
 
-def _run_method(spec: MethodSpec, cfg: CompareConfig, base: Path, seed: int, out: Path) -> dict[str, Any]:
+def _run_method(spec: MethodConfig, cfg: CompareConfig, base: Path, seed: int, out: Path) -> dict[str, Any]:
     """Train one method for one seed (resumable); returns its final model and cost."""
     from currvl.training.recipe import load_recipe
     from currvl.training.run import train
@@ -148,7 +146,7 @@ def _steps(run_dir: Path, exclude: str | None = None) -> int:
     return total
 
 
-def _derived(spec: MethodSpec, source_info: dict[str, Any]) -> dict[str, Any]:
+def _derived(spec: MethodConfig, source_info: dict[str, Any]) -> dict[str, Any]:
     """A model inside another method's run: its cost counts only the runs that produced it."""
     run_dir = Path(source_info["run_dir"])
     model = run_dir / (spec.model or "final")
@@ -161,15 +159,14 @@ def _derived(spec: MethodSpec, source_info: dict[str, Any]) -> dict[str, Any]:
 
 
 def _evaluate(model_dir: str | Path, cfg: CompareConfig, cache: Path) -> dict[str, Any]:
-    from currvl.evaluation.evaluate import evaluate_sets
+    from currvl.evaluation.evaluate import evaluate_model
     from currvl.evaluation.probe import probe_sets
-    from currvl.models.loading import inference_placement, load_model
+    from currvl.models.loading import inference_placement
 
     if cache.exists():
         return json.loads(cache.read_text())
-    model, processor = load_model(str(model_dir), **inference_placement())
     sets = probe_sets(cfg.domain, general_n=cfg.general_n, domain_n=cfg.domain_n)
-    results = evaluate_sets(model, processor, sets, batch_size=32, max_new_tokens=64)
+    results = evaluate_model(model_dir, sets, batch_size=32, max_new_tokens=64, **inference_placement())
     cache.parent.mkdir(parents=True, exist_ok=True)
     cache.write_text(json.dumps(results))
     return results
@@ -177,15 +174,15 @@ def _evaluate(model_dir: str | Path, cfg: CompareConfig, cache: Path) -> dict[st
 
 def _kl(base: Path, model_dir: str | Path, cfg: CompareConfig, base_results: dict, cache: Path) -> dict:
     """KL(base || tuned) along the base's general-probe completions (cached like the evaluations)."""
-    from currvl.evaluation.divergence import general_kl
+    from currvl.evaluation.divergence import general_kl_of
     from currvl.evaluation.probe import general_probe
-    from currvl.models.loading import inference_placement, load_model
+    from currvl.models.loading import inference_placement
 
     if cache.exists():
         return json.loads(cache.read_text())
-    base_model, processor = load_model(str(base), **inference_placement())
-    tuned_model, _ = load_model(str(model_dir), **inference_placement())
-    kl = general_kl(base_model, tuned_model, processor, general_probe(cfg.general_n), base_results["general"])
+    kl = general_kl_of(
+        base, model_dir, general_probe(cfg.general_n), base_results["general"], **inference_placement()
+    )
     cache.parent.mkdir(parents=True, exist_ok=True)
     cache.write_text(json.dumps(kl))
     return kl

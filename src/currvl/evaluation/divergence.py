@@ -11,11 +11,13 @@ sequence (sum over a completion, averaged over completions).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
 from rich.progress import Progress
 
+from currvl.models.loading import free_memory, load_model
 from currvl.training.reference_probe import teacher_forced_logits
 
 
@@ -78,3 +80,22 @@ def general_kl(
     return forward_kl(
         base_model, tuned_model, processor, samples, [by_id[s.get("id")] for s in samples], **kw
     )
+
+
+def general_kl_of(
+    base: str | Path,
+    tuned: str | Path,
+    samples: Sequence[dict[str, Any]],
+    base_result: dict[str, Any],
+    *,
+    batch_size: int = 16,
+    **load_kwargs: Any,
+) -> dict[str, Any]:
+    """`general_kl` of two model folders (or hub ids): loads both, measures, frees them."""
+    base_model, processor = load_model(str(base), **load_kwargs)
+    tuned_model, _ = load_model(str(tuned), **load_kwargs)
+    try:
+        return general_kl(base_model, tuned_model, processor, samples, base_result, batch_size=batch_size)
+    finally:
+        del base_model, tuned_model, processor
+        free_memory()

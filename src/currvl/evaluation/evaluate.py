@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from currvl.models.generation import generate
+from currvl.models.loading import free_memory, load_model
 from currvl.rewards import extract_answer, score_answer
 from currvl.rewards.report import report_scores
 
@@ -141,6 +142,40 @@ def evaluate_sets(
         kwargs = {"description": f"evaluating {name}", **generate_kwargs}
         out[name] = evaluate(model, processor, samples, **kwargs)
     return out
+
+
+def evaluate_model(
+    name_or_path: str | Path,
+    sets: dict[str, list[dict[str, Any]]],
+    *,
+    batch_size: int = 32,
+    max_new_tokens: int = 64,
+    **load_kwargs: Any,
+) -> dict[str, dict[str, Any]]:
+    """Load a model, `evaluate` it on every named set, free it: what every evaluating command does.
+    `load_kwargs` go to `load_model` (dtype, device, ...)."""
+    model, processor = load_model(str(name_or_path), **load_kwargs)
+    try:
+        return evaluate_sets(model, processor, sets, batch_size=batch_size, max_new_tokens=max_new_tokens)
+    finally:
+        del model, processor
+        free_memory()
+
+
+def format_scores(results: dict[str, dict[str, Any]]) -> str:
+    """A plain table: one row per category, one column per model (results by model name)."""
+    cats = sorted({c for r in results.values() for c in r["tasks"]})
+    names = list(results)
+    width = max([8, *map(len, cats)])
+    lines = [f"{'category':<{width}}  " + "  ".join(f"{n:>12}" for n in names)]
+    for c in cats:
+        cells = []
+        for n in names:
+            t = results[n]["tasks"].get(c)
+            cells.append(f"{t['score']:>12.3f}" if t else f"{'-':>12}")
+        lines.append(f"{c:<{width}}  " + "  ".join(cells))
+    lines.append(f"{'overall':<{width}}  " + "  ".join(f"{results[n]['score']:>12.3f}" for n in names))
+    return "\n".join(lines)
 
 
 def write_report(

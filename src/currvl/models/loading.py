@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 from typing import Any
 
@@ -66,3 +67,10 @@ def load_model(
     if device is not None:
         model.to(device)
     return model, load_processor(name_or_path, **processor_kwargs)
+
+
+def free_memory() -> None:
+    """Hand freed model memory back (Python objects first, then the CUDA cache) between models."""
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

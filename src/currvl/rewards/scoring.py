@@ -3,7 +3,8 @@
 Every ``score_*`` function takes the already-extracted predicted answer (None when the completion
 had no answer tag) and the reference answer, returns a float in [0, 1], gives 0.0 to a missing or
 empty prediction, and never raises on malformed model output: a reward that crashes stops training.
-These implement the intent of the Curr-ReFT reward rules, not their bugs (spec section 7, A4-A7).
+These implement the intent of the Curr-ReFT release's reward rules, not its bugs; each rule says
+which bug it leaves out.
 """
 
 from __future__ import annotations
@@ -178,7 +179,8 @@ def score_math(predicted_answer: str | None, reference: str) -> float:
 
     Order: plain numbers compare with relative tolerance 1e-6 ("7" == "7.0", "7" != "5"); identical
     normalised strings match; otherwise math-verify decides ("\\frac{1}{2}" == "0.5"). Unlike the
-    paper's Stage-3 rule (bug A5) an empty answer or a different number never scores.
+    release's Stage-3 rule, which could score an empty answer or a different number as right, those
+    never score.
     """
     if predicted_answer is None or reference is None:
         return 0.0
@@ -226,7 +228,8 @@ def parse_box(text: str | None) -> list[float] | None:
 def box_iou(a: list[float] | tuple[float, ...], b: list[float] | tuple[float, ...]) -> float:
     """Intersection over union of two [x1, y1, x2, y2] boxes in continuous coordinates.
 
-    No "+1 pixel" convention (the paper's borrowed IoU mixes both, spec section 2.7). Boxes with
+    No "+1 pixel" convention (the Curr-ReFT release's borrowed IoU mixed pixel-inclusive and
+    continuous coordinates). Boxes with
     x2 < x1 or y2 < y1 have zero area; a zero or non-finite union gives 0.0.
     """
     try:
@@ -267,8 +270,8 @@ _LITERAL_MAX_CHARS = 10_000
 def parse_labels(text: str | None) -> set[str]:
     """The set of normalised labels in an answer.
 
-    A Python/JSON list literal ("['cat', 'dog']") is read with ``ast.literal_eval`` (the paper meant
-    to, bug A7); anything else is split on commas, semicolons, newlines and CJK commas. Whitespace
+    A Python/JSON list literal ("['cat', 'dog']") is read with ``ast.literal_eval`` (the Curr-ReFT
+    release meant to, but its parser scored list answers 0); anything else is split on commas, semicolons, newlines and CJK commas. Whitespace
     does NOT split, so "traffic light" stays one label. Labels are normalised like ``score_text``.
     """
     if not text or not isinstance(text, str):
@@ -370,7 +373,8 @@ def score_choice(
     """Order-insensitive letter-set match: 1.0 exact, ``partial_credit`` for a strict subset, else 0.
 
     A non-empty strict subset of the reference letters (missed some, no wrong letter) earns the
-    paper's 0.2 partial credit for multi-select items (A6); any wrong letter gives 0.
+    paper's 0.2 partial credit for multi-select items (the release compared letters in order); any
+    wrong letter gives 0.
     """
     partial_credit = check_fraction("partial_credit", partial_credit)
     pred = parse_choice_letters(predicted_answer)

@@ -1,6 +1,6 @@
 """Graded text-similarity scores in [0, 1] for generative answers (captions, reports): RCPA's Sim.
 
-RCPA (spec sections 1.6 and 5.4) rewards captioning and report generation by similarity to the
+RCPA rewards captioning and report generation by similarity to the
 reference, gated by a threshold; geometry QA keeps exact answer checking (``score_math``, reached
 through the ``accuracy`` reward for rows whose ``task`` is "math"). The metrics come from maintained
 packages rather than being re-implemented:

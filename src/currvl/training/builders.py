@@ -113,8 +113,9 @@ def _grpo_trainer(
     from trl import GRPOConfig
 
     from currvl.rewards import get_reward_funcs
+    from currvl.training.difficulty import order_by_difficulty
     from currvl.training.grpo import CurrvlGRPOTrainer
-    from currvl.training.rcpa import CurrvlRCPATrainer, order_by_difficulty
+    from currvl.training.rcpa import CurrvlRCPATrainer
     from currvl.training.reference_probe import DEFAULT_PROBE_EVERY, ReferenceLogprobCallback
 
     probe = ReferenceLogprobCallback(

@@ -11,6 +11,9 @@ from currvl.data.prompts import completion_messages, prompt_messages, target_tex
 
 REWARD_COLUMNS = ("answer", "task", "category", "options")
 
+REFERENCE_COLUMN = "reference"
+"""The GRPO dataset column holding the reference completion text (RCPA forces its first tokens)."""
+
 
 def _image_value(image: Any) -> Any:
     return str(image) if isinstance(image, Path) else image
@@ -28,7 +31,7 @@ def to_grpo_dataset(
         for col in REWARD_COLUMNS:
             row[col] = s.get(col)
         if with_reference:
-            row["reference"] = target_text(s)
+            row[REFERENCE_COLUMN] = target_text(s)
         if has_images:
             row["image"] = _image_value(s.get("image"))
         rows.append(row)

@@ -29,13 +29,12 @@ from currvl.algorithms.rcpa import (
 )
 from currvl.rewards.guard import RewardWrapper
 from currvl.rewards.similarity_rewards import gate
+from currvl.training.datasets import REFERENCE_COLUMN
 from currvl.training.grpo import CurrvlGRPOTrainer
-from currvl.training.reference_probe import reference_nll
 
 log = logging.getLogger(__name__)
 
 STATE_FILE = "rcpa_state.json"
-REFERENCE_COLUMN = "reference"
 
 
 class ThresholdGatedReward(RewardWrapper):
@@ -307,26 +306,3 @@ class CurrvlRCPATrainer(CurrvlGRPOTrainer):
                 scale = self.current_gradient_accumulation_steps if mode == "train" else 1
                 loss = loss + lam * nll / scale
         return loss
-
-
-def order_by_difficulty(
-    model, processor, samples: list[dict[str, Any]], cfg: RCPAConfig, output_dir: Path, seed: int
-) -> list[dict[str, Any]]:
-    """Samples in RCPA's difficulty order, scored once by the start model and cached in
-    `output_dir/difficulty.json`, so a resumed run trains on exactly the same order."""
-    from currvl.algorithms.rcpa import difficulty_order
-
-    cache = Path(output_dir) / "difficulty.json"
-    ids = [s.get("id") for s in samples]
-    scores = None
-    if cache.exists():
-        saved = json.loads(cache.read_text())
-        if saved.get("ids") == ids:
-            scores = saved["reference_nll"]
-    if scores is None:
-        log.info("RCPA: scoring the difficulty of %d samples with the start model", len(samples))
-        scores = reference_nll(model, processor, samples)
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        cache.write_text(json.dumps({"ids": ids, "reference_nll": scores}))
-    order = difficulty_order(scores, cfg.ordering, cfg.window, seed)
-    return [samples[i] for i in order]

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from transformers.trainer_utils import get_last_checkpoint
 
-from currvl.training.recipe import Recipe, SelfImproveArgs
+from currvl.training.recipe import Recipe, SelfImproveRunConfig
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +53,7 @@ def load_self_improve_data(recipe: Recipe) -> list[dict[str, Any]]:
 def _sample_and_filter(
     recipe: Recipe, model_path: str | Path, samples: list[dict[str, Any]], folder: Path
 ) -> dict[str, Any]:
-    from currvl.algorithms.self_improve import (
-        SelfImproveConfig,
-        self_improvement_set,
-        write_self_improvement,
-    )
+    from currvl.algorithms.self_improve import self_improvement_set, write_self_improvement
     from currvl.models.loading import inference_placement, load_model
 
     si = recipe.self_improve
@@ -69,17 +65,9 @@ def _sample_and_filter(
         shutil.rmtree(folder)  # a sampling pass that died half-way restarts clean
     folder.mkdir(parents=True)
     model, processor = load_model(str(model_path), **inference_placement())
-    cfg = SelfImproveConfig(
-        num_samples=si.num_samples,
-        temperature=si.temperature,
-        max_new_tokens=si.max_new_tokens,
-        threshold=si.threshold,
-        keep=si.keep,
-        batch_size=si.batch_size,
-    )
     torch.manual_seed(recipe.seed)
     log.info("self-improvement: sampling %d answers for each of %d queries", si.num_samples, len(samples))
-    kept, stats = self_improvement_set(model, processor, samples, cfg)
+    kept, stats = self_improvement_set(model, processor, samples, si)  # its sampling settings
     del model
     write_self_improvement(kept, stats, folder)
     log.info(
@@ -92,7 +80,7 @@ def _sample_and_filter(
     return stats
 
 
-def _sft_recipe(recipe: Recipe, si: SelfImproveArgs, model_path: str | Path, kept_file: Path) -> Recipe:
+def _sft_recipe(recipe: Recipe, si: SelfImproveRunConfig, model_path: str | Path, kept_file: Path) -> Recipe:
     return dataclasses.replace(
         recipe,
         method="sft",

@@ -9,7 +9,6 @@ import pytest
 import torch
 from PIL import Image
 from safetensors.torch import load_file
-from transformers import TrainerCallback
 from trl import GRPOConfig, GRPOTrainer
 
 from currvl.algorithms.dynamic_sampling import DynamicSamplingConfig
@@ -21,6 +20,7 @@ from currvl.training.datasets import to_grpo_dataset
 from currvl.training.grpo import DYNAMIC_SAMPLING_STATE_FILE, CurrvlGRPOTrainer
 from currvl.training.recipe import RecipeError, load_recipe, recipe_from_dict
 from currvl.training.run import train
+from tests.training.test_rcpa import CrashAt
 
 COLORS = ["red", "blue", "green", "yellow"]
 
@@ -45,7 +45,14 @@ def length_reward(prompts, completions, **kwargs):
     return [float(len(c[0]["content"]) % 5) for c in completions]
 
 
-def _trainer(tiny_model_dir, tmp_path, share_vision_encoding=True, **overrides):
+def _trainer(
+    tiny_model_dir,
+    tmp_path,
+    share_vision_encoding=True,
+    reward_funcs=length_reward,
+    dynamic_sampling=None,
+    **overrides,
+):
     model, processor = load_model(tiny_model_dir)
     args = dict(
         output_dir=str(tmp_path / "out"),
@@ -65,10 +72,11 @@ def _trainer(tiny_model_dir, tmp_path, share_vision_encoding=True, **overrides):
     return CurrvlGRPOTrainer(
         model=model,
         processing_class=processor,
-        reward_funcs=length_reward,
+        reward_funcs=reward_funcs,
         train_dataset=to_grpo_dataset(_samples()),
         args=GRPOConfig(**args),
         share_vision_encoding=share_vision_encoding,
+        dynamic_sampling=dynamic_sampling,
     )
 
 
@@ -181,23 +189,12 @@ def red_is_solved(prompts, completions, answer, **kwargs):
 
 
 def _ds_trainer(tiny_model_dir, tmp_path, max_rounds: int):
-    model, processor = load_model(tiny_model_dir)
-    return CurrvlGRPOTrainer(
-        model=model,
-        processing_class=processor,
+    return _trainer(
+        tiny_model_dir,
+        tmp_path,
         reward_funcs=red_is_solved,
-        train_dataset=to_grpo_dataset(_samples()),
-        args=GRPOConfig(
-            output_dir=str(tmp_path / "out"),
-            use_cpu=True,
-            report_to="none",
-            num_generations=4,
-            per_device_train_batch_size=8,
-            max_completion_length=8,
-            max_steps=1,
-            seed=0,
-        ),
         dynamic_sampling=DynamicSamplingConfig(max_rounds=max_rounds),
+        max_steps=1,
     )
 
 
@@ -252,15 +249,6 @@ def test_dynamic_sampling_needs_a_task_reward(tiny_model_dir, tmp_path):
             ),
             dynamic_sampling=DynamicSamplingConfig(),
         )
-
-
-class CrashAt(TrainerCallback):
-    def __init__(self, step: int):
-        self.step = step
-
-    def on_save(self, args, state, control, **kwargs):
-        if state.global_step == self.step:
-            raise KeyboardInterrupt
 
 
 def _ds_recipe(model_dir, out):
