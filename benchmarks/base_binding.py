@@ -3,6 +3,8 @@ grounding-heavy instruction steps (is colour-to-token binding data-limited?).
 
     .venv/bin/python benchmarks/base_binding.py                          # the shipped base as it is
     .venv/bin/python benchmarks/base_binding.py --steps 200 --grounding 48   # then 200 more steps
+    .venv/bin/python benchmarks/base_binding.py --model /tmp/pt10 --steps 200 --grounding 48 \
+        --compare-scan --arithmetic 8 --out /tmp/pt10c                      # a base built that way
 
 The open position items of the 1,000-item gate probe are answered greedily; a rationale "names both
 places right" when the rows or columns it states for the two named shapes are the true ones. The
@@ -43,7 +45,9 @@ def binding_report(model, processor) -> dict[str, int]:
     return out
 
 
-def continue_training(model, processor, steps: int, grounding: int) -> None:
+def continue_training(
+    model, processor, steps: int, grounding: int, compare: bool = False, arithmetic: int = 0
+) -> None:
     for p in model.model.visual.parameters():
         p.requires_grad_(False)
     model.train()
@@ -52,11 +56,13 @@ def continue_training(model, processor, steps: int, grounding: int) -> None:
     start = time.perf_counter()
     for step in range(steps):
         index = 7000 + step  # past every index the default pretraining draws
-        parts = (
-            [bp.instruction_item(index * 16 + j) for j in range(16)],
+        parts = [
+            [bp.instruction_item(index * 16 + j, 0, compare) for j in range(16)],
             [bp.grounding_item(index * grounding + j) for j in range(grounding)],
-            [bp.recall_item(index * 8 + j) for j in range(8)],
-        )
+            [bp.recall_item(index * 8 + j, 0, compare) for j in range(8)],
+        ]
+        if arithmetic:
+            parts.append([bp.arithmetic_item(index * arithmetic + j, 0, compare) for j in range(arithmetic)])
         loss = sum(bp.sft_loss(model, *bp.encode_sft(processor, items, 5.0)) for items in parts)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -75,6 +81,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=0)
     parser.add_argument("--grounding", type=int, default=48)
     parser.add_argument("--out", default="runs/bench/base-binding")
+    parser.add_argument("--compare-scan", action="store_true", help="for a base built with --compare-scan")
+    parser.add_argument("--arithmetic", type=int, default=0, help="extra arithmetic items a step")
+    parser.add_argument("--gate", action="store_true", help="also run the 1,000-item gate on the result")
     args = parser.parse_args()
     if args.steps and Path(args.out).exists() and any(Path(args.out).iterdir()):
         raise SystemExit(f"{args.out} is not empty; pass another --out")
@@ -82,11 +91,17 @@ def main() -> None:
     model.eval()
     print(f"{args.model}: {binding_report(model, processor)}")
     if args.steps:
-        continue_training(model, processor, args.steps, args.grounding)
+        continue_training(model, processor, args.steps, args.grounding, args.compare_scan, args.arithmetic)
         model.save_pretrained(args.out)
         processor.save_pretrained(args.out)
         print(f"after {args.steps} steps with {args.grounding} grounding items each ({args.out}):")
         print(f"  {binding_report(model, processor)}")
+        if args.gate:
+            from currvl.evaluation.gate import gate_markdown, run_gate, write_gate
+
+            result = run_gate(model, processor, n=1000)
+            write_gate(result, args.out)
+            print(gate_markdown(result))
 
 
 if __name__ == "__main__":

@@ -59,6 +59,22 @@ def test_option_scan_copies_and_judges_each_option_up_to_the_answer():
     assert item["rationale"].endswith(bp.option_scan(item["options"], item["answer"]))
 
 
+def test_compare_scan_restates_the_answer_beside_each_option():
+    assert (
+        bp.option_scan(["star", "circle"], "B", compare=True)
+        == "A. star vs circle no, B. circle vs circle yes, so B"
+    )
+    item = next(s for s in (bp.instruction_item(i, compare=True) for i in range(40)) if s["form"] == "choice")
+    assert item["rationale"].endswith(bp.option_scan(item["options"], item["answer"], compare=True))
+
+
+def test_arithmetic_items_are_text_only_facts_of_the_train_split():
+    items = [bp.arithmetic_item(i) for i in range(60)]
+    assert {s["category"] for s in items} == {"arithmetic"} and all(s["image"] is None for s in items)
+    assert {s["form"] for s in items} == {"open", "judge", "choice"}
+    assert len({s["question"] for s in items}) > 30
+
+
 def test_recall_items_are_text_only_and_never_answer_a_domain_word():
     from currvl.data.synthetic import GENERAL, SCAN, SCAN_QA, SCAN_REPORT
 

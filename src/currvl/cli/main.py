@@ -328,9 +328,10 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         for name in ("pretrain_log.jsonl", "pretrain_config.json"):
             (out / name).unlink(missing_ok=True)
     cfg = BasePretrainConfig(seed=args.seed)
-    for name in ("vision_steps", "lm_steps"):
+    for name in ("vision_steps", "lm_steps", "arithmetic_batch_size"):
         if getattr(args, name) is not None:
             setattr(cfg, name, getattr(args, name))
+    cfg.compare_scan = args.compare_scan
     if (out / STATE_FILE).exists():
         print(f"resuming the pretraining saved in {out / STATE_FILE}")
     from currvl.evaluation.gate import gate_markdown, pretrain_and_gate
@@ -485,6 +486,14 @@ def build_parser() -> argparse.ArgumentParser:
     mp.add_argument("--seed", type=int, default=0)
     mp.add_argument("--vision-steps", type=int, help="vision proxy steps (default 300)")
     mp.add_argument("--lm-steps", type=int, help="instruction SFT steps (default 1250)")
+    mp.add_argument(
+        "--compare-scan",
+        action="store_true",
+        help='choice rationales restate the answer beside each option ("A. star vs circle no")',
+    )
+    mp.add_argument(
+        "--arithmetic-batch-size", type=int, help="extra text-only arithmetic items a step (default 0)"
+    )
     mp.add_argument("--gate-n", type=int, default=1000, help="general test items of the gate")
     mp.add_argument("--batch-size", type=int, default=50)
     mp.set_defaults(func=cmd_pretrain)

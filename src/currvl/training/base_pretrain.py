@@ -64,6 +64,8 @@ class BasePretrainConfig:
     answer_weight: float = 5.0
     recall_batch_size: int = 16
     grounding_batch_size: int = 16
+    arithmetic_batch_size: int = 0
+    compare_scan: bool = False
     warmup_fraction: float = 0.05
     save_every: int = 100
 
@@ -77,7 +79,9 @@ class BasePretrainConfig:
 # ----------------------------------------------------------------------------- data
 
 
-def _with_form(sample: dict[str, Any], form: str, rng: random.Random, seed: int, pools) -> dict[str, Any]:
+def _with_form(
+    sample: dict[str, Any], form: str, rng: random.Random, seed: int, pools, compare: bool = False
+) -> dict[str, Any]:
     """`sample` as an open, yes/no or choice item. The rationale keeps the open answer; a yes/no one
     then restates the asked candidate, so the decision compares two words a few tokens apart; a choice
     one then scans the options up to the answer (`option_scan`)."""
@@ -88,25 +92,37 @@ def _with_form(sample: dict[str, Any], form: str, rng: random.Random, seed: int,
         sample["rationale"] = f"{rationale}, the question asks {candidate}"
     elif form == "choice":
         sample = to_choice(sample, pools, seed)
-        sample["rationale"] = f"{rationale}, {option_scan(sample['options'], sample['answer'])}"
+        sample["rationale"] = f"{rationale}, {option_scan(sample['options'], sample['answer'], compare)}"
     sample["form"] = form
     return sample
 
 
-def option_scan(options: list[str], letter: str) -> str:
+def option_scan(options: list[str], letter: str, compare: bool = False) -> str:
     """ "A. star no, B. circle yes, so B": each option copied from the prompt and judged against the answer
-    stated just before, stopping at the first match; the letter is then a few tokens back."""
+    stated just before, stopping at the first match; the letter is then a few tokens back. With
+    `compare` each step restates the answer beside the option ("A. star vs circle no"), so the
+    verdict compares two adjacent words."""
     k = OPTION_LETTERS.index(letter)
-    steps = ", ".join(f"{OPTION_LETTERS[i]}. {options[i]} {'yes' if i == k else 'no'}" for i in range(k + 1))
+    said = f" vs {options[k]}" if compare else ""
+    steps = ", ".join(
+        f"{OPTION_LETTERS[i]}. {options[i]}{said} {'yes' if i == k else 'no'}" for i in range(k + 1)
+    )
     return f"{steps}, so {letter}"
 
 
-def instruction_item(index: int, seed: int = 0) -> dict[str, Any]:
+def instruction_item(index: int, seed: int = 0, compare: bool = False) -> dict[str, Any]:
     """General train item `index` in the form its seeded draw picks (rationale = reasoning, not the letter)."""
     sample = make_sample_at(GENERAL, "train", index, seed=seed, image_size=IMAGE_SIZE)
     rng = random.Random(f"currvl/pretrain-form/{seed}/{index}")
     pools = {(c, GENERAL.tasks[c]): list(v or ()) for c, v in GENERAL.vocabulary.items()}
-    return _with_form(sample, rng.choice(FORMS), rng, seed, pools)
+    return _with_form(sample, rng.choice(FORMS), rng, seed, pools, compare)
+
+
+def arithmetic_item(index: int, seed: int = 0, compare: bool = False) -> dict[str, Any]:
+    """The `index`-th arithmetic item of the general train split: text only, so a few more per step
+    rehearse the memorised facts for a fraction of an image item's cost."""
+    categories = list(GENERAL.categories)
+    return instruction_item(index * len(categories) + categories.index("arithmetic"), seed, compare)
 
 
 # Everyday words for the text-only recall items (no domain word: the base never learns one as an answer).
@@ -177,7 +193,7 @@ def _recall_vocabulary() -> list[str]:
     return list(dict.fromkeys(words))  # counts and sums share digits: no duplicate options
 
 
-def grounding_item(index: int, seed: int = 0) -> dict[str, Any]:
+def grounding_item(index: int, seed: int = 0, compare: bool = False) -> dict[str, Any]:
     """Alignment data: where each shape of a scene sits ("the red shape is in row 2, column 3"), the
     colour-word-to-image-token lookup that position questions reason with."""
     rng = random.Random(f"currvl/pretrain-grounding/{seed}/{index}")
@@ -198,7 +214,7 @@ def grounding_item(index: int, seed: int = 0) -> dict[str, Any]:
     }
 
 
-def recall_item(index: int, seed: int = 0) -> dict[str, Any]:
+def recall_item(index: int, seed: int = 0, compare: bool = False) -> dict[str, Any]:
     """A text-only item whose answer is stated in the question, in any of the three forms.
 
     It teaches the mechanisms the forms need (copy an option, compare two words) on text,
@@ -217,7 +233,7 @@ def recall_item(index: int, seed: int = 0) -> dict[str, Any]:
         "rationale": f"the word is {word}",
     }
     form = rng.choice(FORMS + ("choice",))  # half of them choice: the option scan needs the most practice
-    return _with_form(sample, form, rng, seed, {("recall", "text"): vocab})
+    return _with_form(sample, form, rng, seed, {("recall", "text"): vocab}, compare)
 
 
 def vision_batch(seed: int, step: int, n: int) -> tuple[list[Any], dict[str, torch.Tensor]]:
@@ -474,16 +490,17 @@ def pretrain_base(out_dir: str | Path, cfg: BasePretrainConfig | None = None) ->
 
     def language_step(step: int) -> tuple[torch.Tensor, dict[str, float]]:
         start = step * cfg.lm_batch_size
-        batch = [instruction_item(start + j, cfg.seed) for j in range(cfg.lm_batch_size)]
+        batch = [instruction_item(start + j, cfg.seed, cfg.compare_scan) for j in range(cfg.lm_batch_size)]
         loss = sft_loss(model, *encode_sft(processor, batch, cfg.answer_weight))
         metrics = {}
         extra = (
             (recall_item, cfg.recall_batch_size, "recall_loss"),
             (grounding_item, cfg.grounding_batch_size, "grounding_loss"),
+            (arithmetic_item, cfg.arithmetic_batch_size, "arithmetic_loss"),
         )
         for make, n, name in extra:
             if n:
-                items = [make(step * n + j, cfg.seed) for j in range(n)]
+                items = [make(step * n + j, cfg.seed, cfg.compare_scan) for j in range(n)]
                 part = sft_loss(model, *encode_sft(processor, items, cfg.answer_weight))
                 loss, metrics[name] = loss + part, round(part.item(), 4)
         return loss, metrics
