@@ -80,15 +80,13 @@ def test_kl_term_and_sample_weights():
     cfg = GRPOLossConfig(loss_type="bnpo", beta=0.1)
     out = grpo_loss(logp, torch.tensor([0.0]), torch.ones(1, 1), cfg, ref_per_token_logps=ref)
     assert out.loss.item() == pytest.approx(0.1 * (0.5 - math.log(0.5) - 1))
-    weighted = grpo_loss(
-        logp,
-        torch.tensor([0.0]),
-        torch.ones(1, 1),
-        cfg,
-        ref_per_token_logps=ref,
-        sample_weights=torch.tensor([2.0]),
-    )
-    assert weighted.loss.item() == pytest.approx(2 * out.loss.item())
+    kl = 0.1 * (0.5 - math.log(0.5) - 1)
+    advantage = torch.tensor([1.0])  # on-policy: the policy term is -A per token
+    kwargs = dict(ref_per_token_logps=ref, sample_weights=torch.tensor([2.0]))
+    policy_only = grpo_loss(logp, advantage, torch.ones(1, 1), cfg, **kwargs)
+    assert policy_only.loss.item() == pytest.approx(2 * -1.0 + kl)  # the KL term is not weighted
+    both = grpo_loss(logp, advantage, torch.ones(1, 1), cfg, weight_kl=True, **kwargs)
+    assert both.loss.item() == pytest.approx(2 * (-1.0 + kl))
 
 
 def test_config_rejects_unknown_loss_type():

@@ -280,3 +280,20 @@ def test_dynamic_sampling_runs_under_rcpa_in_both_phases(tiny_model_dir, tmp_pat
     assert [h["rcpa/rho"] for h in history] == [0.5, 0.25, 0.0, 0.0]  # the curriculum is unchanged
     assert all("dynamic_sampling/rounds" in h and "rcpa/grpo_loss" in h for h in history)
     assert any(h["dynamic_sampling/rounds"] > 0 for h in history)
+
+
+def test_cdp_difficulty_comes_from_the_task_reward_alone(tiny_model_dir, tmp_path):
+    trainer = _trainer(tiny_model_dir, tmp_path, num_generations=2, weighting="linear", weight_alpha=1.0)
+    names = list(trainer.reward_func_names)
+    assert names[:2] == ["format", "accuracy"]
+    # two groups, both all wrong; only the first is well formatted
+    rewards = torch.zeros(4, len(names))
+    rewards[:2, 0] = 1.0
+    trainer._rewards = (rewards, rewards)
+    out: dict = {}
+    trainer._add_cdp_weights(out, local_rows=4)
+    assert torch.allclose(out["cdp_weights"], torch.ones(4))  # equally hard: the format does not count
+    rewards[2:, 1] = 1.0  # the second group now solves the task
+    trainer._add_cdp_weights(out, local_rows=4)
+    w = out["cdp_weights"]
+    assert w[0] == w[1] and w[2] == w[3] and w[0] > w[2]  # linear: harder queries weigh more

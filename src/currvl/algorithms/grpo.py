@@ -144,18 +144,24 @@ def grpo_loss(
     ref_per_token_logps: torch.Tensor | None = None,
     num_items: torch.Tensor | float | None = None,
     sample_weights: torch.Tensor | None = None,
+    weight_kl: bool = False,
     token_scale: torch.Tensor | None = None,
 ) -> GRPOLossOutput:
     """The full GRPO objective on one micro-batch (before gradient-accumulation scaling).
 
     `old_per_token_logps` None means on-policy (ratio 1, gradient = policy gradient).
-    `sample_weights` (B,) multiplies each sequence's loss (RCPA's difficulty weights).
+    `sample_weights` (B,) multiplies each sequence's policy loss (RCPA's difficulty weights); the KL term
+    too only with `weight_kl` (a query's difficulty says how much to learn from it, not how far the
+    policy may drift from the reference on it).
     `token_scale` (B, T) multiplies per-token policy losses (e.g. vLLM importance-sampling correction).
     """
     old = per_token_logps.detach() if old_per_token_logps is None else old_per_token_logps
     per_token_loss, coef_1 = clipped_policy_loss(per_token_logps, old, advantages, mask, cfg)
     if token_scale is not None:
         per_token_loss = per_token_loss * token_scale
+    weights = None if sample_weights is None else sample_weights.unsqueeze(-1)
+    if weights is not None and not weight_kl:
+        per_token_loss = per_token_loss * weights
     per_token_kl = None
     if cfg.beta != 0.0:
         if ref_per_token_logps is None:
@@ -164,8 +170,8 @@ def grpo_loss(
         if cfg.use_bias_correction_kl:
             per_token_kl = per_token_kl * coef_1
         per_token_loss = per_token_loss + cfg.beta * per_token_kl
-    if sample_weights is not None:
-        per_token_loss = per_token_loss * sample_weights.unsqueeze(-1)
+    if weights is not None and weight_kl:
+        per_token_loss = per_token_loss * weights
     loss = aggregate_loss(
         per_token_loss,
         mask,

@@ -51,11 +51,13 @@ class RCPAConfig:
     delta_max: float = 0.0
     gated_rewards: list[str] = field(default_factory=lambda: ["rouge_l", "cider", "findings_f1"])
     reward_scope: str = "full"  # score prefix + continuation (default) or the continuation alone
-    # Curriculum difficulty perception: per-query loss weights from the rollouts' own rewards ...
+    # Curriculum difficulty perception: per-query loss weights from the rollouts' own task rewards
+    # (format rewards left out: a well-formatted wrong answer is not "medium difficulty") ...
     weighting: str = "gaussian"
     weight_mu: float = 0.5
     weight_sigma: float = 0.25
     weight_alpha: float = 1.0
+    weight_kl: bool = False  # True: the weights scale the KL term too (off: they scale the policy term)
     # ... and/or a data order by the base model's difficulty, scored before training.
     ordering: str = "none"
     window: int = 32  # "window": easy-to-hard, shuffled inside consecutive windows of this many samples

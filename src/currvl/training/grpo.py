@@ -321,6 +321,7 @@ class CurrvlGRPOTrainer(
         entropies: torch.Tensor,
         mask: torch.Tensor,
         sample_weights: torch.Tensor | None = None,
+        weight_kl: bool = False,
     ) -> torch.Tensor:
         """The GRPO loss on the tokens in `mask`, scaled for gradient accumulation, with TRL's metrics."""
         mode = "train" if self.model.training else "eval"
@@ -344,6 +345,7 @@ class CurrvlGRPOTrainer(
             ref_per_token_logps=inputs.get("ref_per_token_logps"),
             num_items=num_items,
             sample_weights=sample_weights,
+            weight_kl=weight_kl,
             token_scale=token_scale,
         )
         loss = out.loss

@@ -27,6 +27,7 @@ from currvl.algorithms.rcpa import (
     prefix_ratio,
     reward_threshold,
 )
+from currvl.algorithms.signals import task_reward, task_reward_columns
 from currvl.rewards.guard import RewardWrapper
 from currvl.rewards.similarity_rewards import gate
 from currvl.training.datasets import REFERENCE_COLUMN
@@ -255,11 +256,17 @@ class CurrvlRCPATrainer(CurrvlGRPOTrainer):
         return total
 
     def _add_cdp_weights(self, out: dict[str, Any], local_rows: int) -> None:
+        """Difficulty weights from the task reward alone (every reward but format), as a fraction of
+        its maximum: a well-formatted wrong answer must not look like a query of medium difficulty."""
         if self._rewards is None or self.rcpa.weighting == "none":
             return
-        total = self._weighted_total(self._trained_rewards())
-        max_reward = float(self.reward_weights.sum())
-        w = difficulty_weights(total, self.num_generations, self.rcpa, max_reward=max_reward)
+        names = list(self.reward_func_names)
+        columns = task_reward_columns(names)
+        if not columns:
+            return
+        task = task_reward(self._trained_rewards(), names, self.reward_weights)
+        max_reward = float(self.reward_weights[columns].sum())
+        w = difficulty_weights(task, self.num_generations, self.rcpa, max_reward=max_reward)
         start = self.accelerator.process_index * local_rows
         out["cdp_weights"] = w[start : start + local_rows]
 
@@ -290,7 +297,12 @@ class CurrvlRCPATrainer(CurrvlGRPOTrainer):
         per_token_logps, entropies = self._policy_logps(model, inputs)
         policy_mask = self._policy_mask(inputs)
         loss = self._policy_loss(
-            inputs, per_token_logps, entropies, policy_mask, sample_weights=inputs.get("cdp_weights")
+            inputs,
+            per_token_logps,
+            entropies,
+            policy_mask,
+            sample_weights=inputs.get("cdp_weights"),
+            weight_kl=self.rcpa.weight_kl,
         )
         mode = "train" if self.model.training else "eval"
         metrics = self._metrics[mode]
