@@ -207,7 +207,11 @@ def test_failing_rewards_neither_stop_grpo_nor_bias_the_baseline(
             "output_dir": str(tmp_path / "grpo"),
             "model": {"name_or_path": str(tiny_model_dir)},
             "data": {"train": {"synthetic": "scan", "n": 4, "seed": 0}},
-            "rewards": ["format", "tests.training.test_reliability:flaky_reward", "tests.training.test_reliability:nan_reward"],
+            "rewards": [
+                "format",
+                "tests.training.test_reliability:flaky_reward",
+                "tests.training.test_reliability:nan_reward",
+            ],
             "trainer": {
                 "max_steps": 2,
                 "per_device_train_batch_size": 4,
