@@ -14,10 +14,6 @@ CAPTIONS = [
 ]
 
 
-def conv(text):
-    return [{"role": "assistant", "content": text}]
-
-
 def test_tokenize_ignores_case_and_punctuation():
     assert tokenize("The Nodule, upper-left!  (2 mm)") == ["the", "nodule", "upper", "left", "2", "mm"]
     assert tokenize("Ödem_links") == ["ödem", "links"]

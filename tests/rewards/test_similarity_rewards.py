@@ -15,18 +15,8 @@ from currvl.rewards import (
     gate,
     get_reward_funcs,
 )
-
-SCAN_TERMS = ("nodule", "cyst", "mass", "calcification")
-CAPTIONS = [
-    "a dog runs on the grass",
-    "a cat sits on the mat",
-    "two men ride horses on a beach",
-    "a red car parked on the street",
-]
-
-
-def conv(text):
-    return [{"role": "assistant", "content": text}]
+from tests.rewards.test_rule_rewards import conv
+from tests.rewards.test_similarity import CAPTIONS
 
 
 def test_gate_keeps_scores_at_or_above_the_threshold():

@@ -35,6 +35,16 @@ class MethodConfig:
 
 
 @dataclass
+class QuickConfig:
+    """`quick:` of a compare config, applied by `--quick`: smaller probes and runs, in their own folder."""
+
+    output_dir: str | None = None  # default: the config's output_dir + "-quick"
+    general_n: int | None = None
+    domain_n: int | None = None
+    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # {METHOD: {dotted key: value}}
+
+
+@dataclass
 class CompareConfig:
     output_dir: str = "runs/compare"
     base: str = "currvl-base"  # a model folder, a hub id, or currvl-base (the shipped bench base)
@@ -43,8 +53,7 @@ class CompareConfig:
     domain_n: int = 500
     seeds: list[int] = field(default_factory=lambda: [0])
     methods: list[MethodConfig] = field(default_factory=list)
-    # --quick: general_n, domain_n, output_dir (default: output_dir + "-quick"), overrides: {METHOD: {...}}
-    quick: dict[str, Any] = field(default_factory=dict)
+    quick: QuickConfig = field(default_factory=QuickConfig)
     source: str = "<memory>"
 
 
@@ -67,20 +76,18 @@ def load_compare_config(path: str | Path, quick: bool = False) -> CompareConfig:
             m.recipe = str(recipe)
         if m.source is not None and m.source not in names:
             raise ConfigError(f"{at}.source: {m.source!r} is not a method of this config")
-    unknown_quick = sorted(set(cfg.quick) - {"output_dir", "general_n", "domain_n", "overrides"})
-    if unknown_quick:
-        raise ConfigError(f"{where(str(path), lines, 'quick')}: unknown keys {unknown_quick}")
-    for name in cfg.quick.get("overrides") or {}:
+    for name in cfg.quick.overrides:
         if name not in names:
             raise ConfigError(
                 f"{where(str(path), lines, f'quick.overrides.{name}')}: not a method of this config"
             )
     if quick:  # its own folder: cached runs of the quick recipes must never stand in for the full ones
-        cfg.output_dir = cfg.quick.get("output_dir", f"{cfg.output_dir}-quick")
-        cfg.general_n = cfg.quick.get("general_n", cfg.general_n)
-        cfg.domain_n = cfg.quick.get("domain_n", cfg.domain_n)
+        q = cfg.quick
+        cfg.output_dir = q.output_dir if q.output_dir is not None else f"{cfg.output_dir}-quick"
+        cfg.general_n = q.general_n if q.general_n is not None else cfg.general_n
+        cfg.domain_n = q.domain_n if q.domain_n is not None else cfg.domain_n
         for m in cfg.methods:
-            m.overrides = {**m.overrides, **(cfg.quick.get("overrides", {}).get(m.name) or {})}
+            m.overrides = {**m.overrides, **(cfg.quick.overrides.get(m.name) or {})}
     return cfg
 
 

@@ -85,9 +85,8 @@ def share_image_encoding(model: Any) -> bool:
         first, inverse = distinct_images(pixel_values, image_grid_thw)
         if len(first) == len(inverse):
             return original(pixel_values, image_grid_thw, **kwargs)
-        sizes = image_grid_thw.prod(-1).tolist()
-        starts = [0, *torch.tensor(sizes).cumsum(0).tolist()]
-        unique_pixels = torch.cat([pixel_values[starts[i] : starts[i + 1]] for i in first])
+        chunks = torch.split(pixel_values, image_grid_thw.prod(-1).tolist())
+        unique_pixels = torch.cat([chunks[i] for i in first])
         out = original(unique_pixels, image_grid_thw[first], **kwargs)
         # pooler_output: one (tokens_i, hidden) tensor per distinct image, handed to each copy; the
         # other fields (unmerged patch states) stay per distinct image

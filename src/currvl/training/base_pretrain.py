@@ -27,6 +27,7 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -193,7 +194,7 @@ def _recall_vocabulary() -> list[str]:
     return list(dict.fromkeys(words))  # counts and sums share digits: no duplicate options
 
 
-def grounding_item(index: int, seed: int = 0, compare: bool = False) -> dict[str, Any]:
+def grounding_item(index: int, seed: int = 0) -> dict[str, Any]:
     """Alignment data: where each shape of a scene sits ("the red shape is in row 2, column 3"), the
     colour-word-to-image-token lookup that position questions reason with."""
     rng = random.Random(f"currvl/pretrain-grounding/{seed}/{index}")
@@ -494,13 +495,17 @@ def pretrain_base(out_dir: str | Path, cfg: BasePretrainConfig | None = None) ->
         loss = sft_loss(model, *encode_sft(processor, batch, cfg.answer_weight))
         metrics = {}
         extra = (
-            (recall_item, cfg.recall_batch_size, "recall_loss"),
+            (partial(recall_item, compare=cfg.compare_scan), cfg.recall_batch_size, "recall_loss"),
             (grounding_item, cfg.grounding_batch_size, "grounding_loss"),
-            (arithmetic_item, cfg.arithmetic_batch_size, "arithmetic_loss"),
+            (
+                partial(arithmetic_item, compare=cfg.compare_scan),
+                cfg.arithmetic_batch_size,
+                "arithmetic_loss",
+            ),
         )
         for make, n, name in extra:
             if n:
-                items = [make(step * n + j, cfg.seed, cfg.compare_scan) for j in range(n)]
+                items = [make(step * n + j, cfg.seed) for j in range(n)]
                 part = sft_loss(model, *encode_sft(processor, items, cfg.answer_weight))
                 loss, metrics[name] = loss + part, round(part.item(), 4)
         return loss, metrics

@@ -108,6 +108,21 @@ def coerce_number(value: Any, annotation: Any) -> Any:
     return value
 
 
+def did_you_mean(key: str, names: list[str], prefix: str = "") -> str:
+    """ " (did you mean 'PREFIX.NAME'?)" for the known name closest to a mistyped `key`, or ""."""
+    close = difflib.get_close_matches(str(key), names, n=1)
+    return f" (did you mean '{prefix}{close[0]}'?)" if close else ""
+
+
+def checked_value(value: Any, annotation: Any, at: str) -> Any:
+    """`value` (a YAML number-string read as the number where a float is expected), or ConfigError at
+    `at` when it does not have the annotated type."""
+    value = coerce_number(value, annotation)
+    if not type_ok(value, annotation):
+        raise ConfigError(f"{at}: expected {annotation}, got {type(value).__name__} {value!r}")
+    return value
+
+
 def _dataclass_in(annotation: Any) -> Any:
     """X for `X` or `X | None` where X is a dataclass; None otherwise."""
     if dataclasses.is_dataclass(annotation):
@@ -154,8 +169,7 @@ def build_config(
         path = f"{prefix}{key}"
         at = where(source, lines, path)
         if key not in names:
-            close = difflib.get_close_matches(str(key), names, n=1)
-            hint = f" (did you mean '{prefix}{close[0]}'?)" if close else f" (known keys: {', '.join(names)})"
+            hint = did_you_mean(key, names, prefix) or f" (known keys: {', '.join(names)})"
             raise ConfigError(f"{at}: unknown key{hint}")
         annotation = hints[key]
         section, items = _dataclass_in(annotation), _list_item_dataclass(annotation)
@@ -166,9 +180,7 @@ def build_config(
                 raise ConfigError(f"{at}: expected a list, got {type(value).__name__}")
             value = [build_config(items, v, source, lines, f"{path}.{i}.") for i, v in enumerate(value)]
         else:
-            value = coerce_number(value, annotation)
-            if not type_ok(value, annotation):
-                raise ConfigError(f"{at}: expected {annotation}, got {type(value).__name__} {value!r}")
+            value = checked_value(value, annotation, at)
         kwargs[key] = value
     try:
         return cls(**kwargs)

@@ -153,10 +153,8 @@ class CurrvlGRPOTrainer(
         metrics = self._metrics["train"]
         device = out["completion_ids"].device
         injected = self._injected_rows(len(inputs))
-        rewards = self._signal_rewards()
-        if rewards is not None and log_signals:
-            task = task_reward(rewards, list(self.reward_func_names), self.reward_weights)
-            exclude = self.accelerator.gather(torch.tensor(injected, dtype=torch.bool, device=device))
+        if self._signal_rewards() is not None and log_signals:
+            task, exclude = self._policy_task_rewards(torch.tensor(injected, dtype=torch.bool, device=device))
             if task is not None and task.numel() == exclude.numel():
                 frac = zero_variance_fraction(task, self.num_generations, exclude)
                 if frac is not None:
@@ -191,6 +189,12 @@ class CurrvlGRPOTrainer(
 
     # --- dynamic sampling -----------------------------------------------------------------------------
 
+    def _policy_task_rewards(self, injected: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """All processes' task rewards of the last round, and which rows are not the policy's own
+        (`injected`: this process's rows that are)."""
+        task = task_reward(self._signal_rewards(), list(self.reward_func_names), self.reward_weights)
+        return task, self.accelerator.gather(injected.to(torch.bool))
+
     def _local_informative_groups(self, out) -> torch.Tensor:
         """(local groups,) bool: which of this process's groups of the round `out` to keep. Rows marked
         ``reference_member`` (RCPA's injected references) are not the policy's and do not count."""
@@ -199,8 +203,7 @@ class CurrvlGRPOTrainer(
         injected = out.get("reference_member")
         if injected is None:
             injected = torch.zeros(rows, dtype=torch.bool, device=self.accelerator.device)
-        exclude = self.accelerator.gather(injected.to(torch.bool))
-        task = task_reward(self._signal_rewards(), list(self.reward_func_names), self.reward_weights)
+        task, exclude = self._policy_task_rewards(injected)
         keep = informative_groups(task, self.num_generations, self.dynamic_sampling, exclude)
         per_process = rows // self.num_generations
         start = self.accelerator.process_index * per_process
@@ -250,7 +253,7 @@ class CurrvlGRPOTrainer(
         filled = n_groups - have
         if filled:  # not enough informative groups: train on dropped ones (zero advantage) to keep the size
             parts.append(select_rows(first, rows_of_groups((~keep).nonzero().flatten()[:filled], G)))
-        out = concat_batches(parts, pad_token_id=self._pad_token_id())
+        out = concat_batches(parts, pad_token_id=self._tokenizer.pad_token_id or 0)
         if "num_items_in_batch" in out:
             out["num_items_in_batch"] = self._count_loss_tokens(out)
         metrics = self._metrics["train"]
@@ -261,12 +264,6 @@ class CurrvlGRPOTrainer(
         metrics["dynamic_sampling/filled_groups"].append(float(filled_all))
         metrics["dynamic_sampling/prompts_drawn"].append(float(self._prompts_drawn))
         return out
-
-    def _pad_token_id(self) -> int:
-        pad = getattr(self, "pad_token_id", None)
-        if pad is None:
-            pad = self._tokenizer.pad_token_id
-        return int(pad or 0)
 
     def _count_loss_tokens(self, inputs) -> torch.Tensor:
         """All processes' completion tokens the loss sees (TRL's ``num_items_in_batch``)."""

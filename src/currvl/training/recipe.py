@@ -7,7 +7,6 @@ fails with `FILE:LINE: key.path: problem` (and a did-you-mean), so a typo never 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,9 +19,9 @@ from currvl.training.config_loader import (
     ConfigError,
     accepts,
     build_config,
-    coerce_number,
+    checked_value,
+    did_you_mean,
     read_config_file,
-    type_ok,
     where,
 )
 from currvl.training.curriculum import Stage
@@ -115,34 +114,31 @@ def recipe_from_dict(
     recipe.source = source
     if recipe.method not in METHODS:
         raise RecipeError(
-            f"{source}:{lines.get('method', '?')}: method: must be one of {METHODS}, got {recipe.method!r}"
+            f"{where(source, lines, 'method')}: must be one of {METHODS}, got {recipe.method!r}"
         )
     if not recipe.model.name_or_path:
-        raise RecipeError(f"{source}: model.name_or_path: required")
+        raise RecipeError(f"{where(source, lines, 'model.name_or_path')}: required")
     if recipe.data.train is None:
-        raise RecipeError(f"{source}: data.train: required")
+        raise RecipeError(f"{where(source, lines, 'data.train')}: required")
     from currvl.data.formats import FORMATS
 
     bad_formats = [f for f in recipe.data.formats or [] if f not in FORMATS]
     if bad_formats:
-        raise RecipeError(
-            f"{source}:{lines.get('data.formats', '?')}: data.formats: {bad_formats} not in {FORMATS}"
-        )
+        raise RecipeError(f"{where(source, lines, 'data.formats')}: {bad_formats} not in {FORMATS}")
     if recipe.data.on_error not in ("fail", "skip"):
-        raise RecipeError(
-            f"{source}:{lines.get('data.on_error', '?')}: data.on_error: must be 'fail' or 'skip'"
-        )
+        raise RecipeError(f"{where(source, lines, 'data.on_error')}: must be 'fail' or 'skip'")
     if recipe.rcpa is not None and recipe.method != "rcpa":
-        raise RecipeError(f"{source}:{lines.get('rcpa', '?')}: rcpa: settings need method 'rcpa'")
+        raise RecipeError(f"{where(source, lines, 'rcpa')}: settings need method 'rcpa'")
     if recipe.rollout.dynamic_sampling is not None and recipe.method == "sft":
-        line = lines.get("rollout.dynamic_sampling", "?")
-        raise RecipeError(f"{source}:{line}: rollout.dynamic_sampling: needs an RL method ('grpo' or 'rcpa')")
+        raise RecipeError(
+            f"{where(source, lines, 'rollout.dynamic_sampling')}: needs an RL method ('grpo' or 'rcpa')"
+        )
     if recipe.method == "rcpa" and recipe.rcpa is None:
         recipe.rcpa = RCPAConfig()
     if recipe.curriculum is not None:
         _check_stages(recipe.curriculum, source, lines)
         if recipe.method != "grpo":
-            raise RecipeError(f"{source}:{lines.get('curriculum', '?')}: curriculum: needs method 'grpo'")
+            raise RecipeError(f"{where(source, lines, 'curriculum')}: needs method 'grpo'")
     _check_trainer_keys(recipe.trainer, recipe.method, "trainer", source, lines)
     if recipe.self_improve is not None:
         _check_self_improve(recipe, lines)
@@ -155,16 +151,14 @@ def _check_trainer_keys(
     known = _trainer_fields(method)
     hints = _trainer_hints(method)
     for key, value in list(trainer.items()):
-        where = f"{source}:{lines.get(f'{prefix}.{key}', '?')}: {prefix}.{key}"
+        at = where(source, lines, f"{prefix}.{key}")
         if key not in known:
-            close = difflib.get_close_matches(key, sorted(known), n=1)
-            hint = f" (did you mean '{prefix}.{close[0]}'?)" if close else ""
-            raise RecipeError(f"{where}: not a field of the {method} trainer config{hint}")
+            hint = did_you_mean(key, sorted(known), f"{prefix}.")
+            raise RecipeError(f"{at}: not a field of the {method} trainer config{hint}")
         annotation = hints.get(key, Any)
-        if any(accepts(annotation, t) for t in (float, int, bool)) and not accepts(annotation, str):
-            value = trainer[key] = coerce_number(value, annotation)
-            if value is not None and not type_ok(value, annotation):
-                raise RecipeError(f"{where}: expected {annotation}, got {type(value).__name__} {value!r}")
+        numeric = any(accepts(annotation, t) for t in (float, int, bool)) and not accepts(annotation, str)
+        if numeric and value is not None:
+            trainer[key] = checked_value(value, annotation, at)
 
 
 def _trainer_hints(method: str) -> dict[str, Any]:
@@ -186,9 +180,7 @@ def _check_self_improve(recipe: Recipe, lines: dict[str, int]) -> None:
     assert si is not None
 
     def fail(key: str, problem: str) -> None:
-        raise RecipeError(
-            f"{source}:{lines.get(f'self_improve.{key}', lines.get('self_improve', '?'))}: self_improve.{key}: {problem}"
-        )
+        raise RecipeError(f"{where(source, lines, f'self_improve.{key}')}: {problem}")
 
     if recipe.method == "sft":
         fail("data", "self-improvement follows RL training; needs method 'grpo' or 'rcpa'")
@@ -214,9 +206,7 @@ def _check_stages(stages: list[Stage], source: str, lines: dict[str, int]) -> No
             )
     names = [s.name for s in stages]
     if len(set(names)) != len(names):
-        raise RecipeError(
-            f"{source}:{lines.get('curriculum', '?')}: curriculum: stage names must be unique, got {names}"
-        )
+        raise RecipeError(f"{where(source, lines, 'curriculum')}: stage names must be unique, got {names}")
 
 
 def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Recipe:

@@ -23,15 +23,23 @@ def num_rows(batch: dict[str, Any]) -> int:
     return batch["completion_ids"].shape[0]
 
 
+def _is_row_tensor(value: Any, n: int) -> bool:
+    return isinstance(value, torch.Tensor) and value.ndim > 0 and value.shape[0] == n
+
+
+def _is_row_list(value: Any, n: int) -> bool:
+    return isinstance(value, list) and len(value) == n
+
+
 def select_rows(batch: dict[str, Any], rows: list[int]) -> dict[str, Any]:
     """The batch restricted to `rows` (in that order); scalars (``num_items_in_batch``) kept as they are."""
     n = num_rows(batch)
     split = split_pixel_values_by_grid(batch)
     out: dict[str, Any] = {}
     for key, value in split.items():
-        if isinstance(value, torch.Tensor) and value.ndim > 0 and value.shape[0] == n:
+        if _is_row_tensor(value, n):
             out[key] = value[torch.as_tensor(rows, dtype=torch.long, device=value.device)]
-        elif isinstance(value, list) and len(value) == n:
+        elif _is_row_list(value, n):
             out[key] = [value[i] for i in rows]
         else:
             out[key] = value
@@ -53,11 +61,11 @@ def concat_batches(batches: list[dict[str, Any]], pad_token_id: int = 0) -> dict
     prompt_w = max(b["prompt_ids"].shape[1] for b in batches)
     completion_w = max(b["completion_ids"].shape[1] for b in batches)
     splits = [split_pixel_values_by_grid(b) for b in batches]
+    n0 = num_rows(batches[0])
     out: dict[str, Any] = {}
     for key, first in splits[0].items():
-        n0 = num_rows(batches[0])
         values = [s[key] for s in splits]
-        if isinstance(first, torch.Tensor) and first.ndim > 0 and first.shape[0] == n0:
+        if _is_row_tensor(first, n0):
             if first.ndim >= 2 and key in PROMPT_FIELDS:
                 pad_value = pad_token_id if key == "prompt_ids" else 0
                 values = [_pad(v, prompt_w, left=True, value=pad_value) for v in values]
@@ -76,7 +84,7 @@ def concat_batches(batches: list[dict[str, Any]], pad_token_id: int = 0) -> dict
                 pad_value = pad_token_id if key == "completion_ids" else 0
                 values = [_pad(v, completion_w, left=False, value=pad_value) for v in values]
             out[key] = torch.cat(values, dim=0)
-        elif isinstance(first, list) and len(first) == n0:
+        elif _is_row_list(first, n0):
             out[key] = [item for v in values for item in v]
         else:
             out[key] = first
