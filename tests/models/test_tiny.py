@@ -54,3 +54,14 @@ def test_mixed_image_sizes_and_text_only_in_one_batch(tiny_model_dir):
         single = processor(text=texts[1:2], images=images[1:2], return_tensors="pt")
         alone = model(**single).logits[:, -1]
     assert torch.allclose(full[1], alone[0], atol=1e-4)
+
+
+def test_shipped_base_tokenizer_knows_the_domain_words():
+    """Trained on general English (domain words included) and the synthetic worlds' text."""
+    from transformers import AutoTokenizer
+
+    from currvl.models.loading import SHIPPED_BASE
+
+    tok = AutoTokenizer.from_pretrained(SHIPPED_BASE)
+    for word in (" nodule", " calcification", " cyst", " organ"):
+        assert len(tok(word, add_special_tokens=False)["input_ids"]) == 1, word

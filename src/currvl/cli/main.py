@@ -328,10 +328,9 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         for name in ("pretrain_log.jsonl", "pretrain_config.json"):
             (out / name).unlink(missing_ok=True)
     cfg = BasePretrainConfig(seed=args.seed)
-    for name in ("vision_steps", "lm_steps", "arithmetic_batch_size"):
+    for name in ("vision_steps", "lm_steps", "arithmetic_batch_size", "grounding_batch_size", "compare_scan"):
         if getattr(args, name) is not None:
             setattr(cfg, name, getattr(args, name))
-    cfg.compare_scan = args.compare_scan
     if (out / STATE_FILE).exists():
         print(f"resuming the pretraining saved in {out / STATE_FILE}")
     from currvl.evaluation.gate import gate_markdown, pretrain_and_gate
@@ -479,20 +478,24 @@ def build_parser() -> argparse.ArgumentParser:
     mp = m.add_parser(
         "pretrain",
         help="build the bench's base model: tokenizer, vision proxy pretraining, instruction SFT, gate "
-        "(resumes a stopped run in --out)",
+        "(resumes a stopped run in --out; unset knobs keep the shipped recipe)",
     )
     mp.add_argument("--out", required=True)
     mp.add_argument("--overwrite", action="store_true", help="rebuild over a finished model in --out")
     mp.add_argument("--seed", type=int, default=0)
-    mp.add_argument("--vision-steps", type=int, help="vision proxy steps (default 300)")
-    mp.add_argument("--lm-steps", type=int, help="instruction SFT steps (default 1250)")
+    # defaults: BasePretrainConfig (the shipped base's recipe, written to pretrain_config.json)
+    mp.add_argument("--vision-steps", type=int, help="vision proxy steps")
+    mp.add_argument("--lm-steps", type=int, help="instruction SFT steps")
     mp.add_argument(
         "--compare-scan",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
         help='choice rationales restate the answer beside each option ("A. star vs circle no")',
     )
+    mp.add_argument("--arithmetic-batch-size", type=int, help="extra text-only arithmetic items a step")
     mp.add_argument(
-        "--arithmetic-batch-size", type=int, help="extra text-only arithmetic items a step (default 0)"
+        "--grounding-batch-size",
+        type=int,
+        help='grounding items a step ("the red shape is in row 2, column 3")',
     )
     mp.add_argument("--gate-n", type=int, default=1000, help="general test items of the gate")
     mp.add_argument("--batch-size", type=int, default=50)

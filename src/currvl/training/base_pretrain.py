@@ -59,14 +59,14 @@ class BasePretrainConfig:
     vision_steps: int = 300
     vision_batch_size: int = 64
     vision_lr: float = 2e-3
-    lm_steps: int = 1250
-    lm_batch_size: int = 32
+    lm_steps: int = 1100
+    lm_batch_size: int = 40
     lm_lr: float = 1e-3
     answer_weight: float = 5.0
     recall_batch_size: int = 16
-    grounding_batch_size: int = 16
-    arithmetic_batch_size: int = 0
-    compare_scan: bool = False
+    grounding_batch_size: int = 0
+    arithmetic_batch_size: int = 8
+    compare_scan: bool = True
     warmup_fraction: float = 0.05
     save_every: int = 100
 

@@ -27,9 +27,47 @@ COLORS: dict[str, tuple[int, int, int]] = {
 }
 SHAPES: tuple[str, ...] = ("circle", "square", "triangle", "star", "cross")
 COUNTS: tuple[str, ...] = ("1", "2", "3", "4", "5")
-POSITIONS: tuple[str, ...] = ("left", "right", "above", "below")
+POSITIONS: tuple[str, ...] = ("left", "right", "top", "bottom")
 OPERATIONS: tuple[str, ...] = ("add", "subtract")
 ARITHMETIC_ANSWERS: tuple[str, ...] = tuple(str(v) for v in range(19))
+
+QUESTIONS: dict[str, tuple[str, ...]] = {
+    "color": (
+        "What color is the shape?",
+        "What colour is the object?",
+        "Which color does the shape in the picture have?",
+        "What is the color of the figure in the image?",
+    ),
+    "shape": (
+        "What shape is shown?",
+        "What shape is the object?",
+        "Which shape is in the picture?",
+        "What kind of figure is in the image?",
+    ),
+    "count": (
+        "How many shapes are there?",
+        "How many objects are in the image?",
+        "Count the figures in the picture.",
+        "How many things can you see in the image?",
+    ),
+    "position": (
+        "Which edge of the image is the shape next to?",
+        "Which side of the picture is the object on?",
+        "Is the shape at the left, the right, the top or the bottom of the image?",
+        "Where in the image is the figure: left, right, top or bottom?",
+    ),
+}
+"""Several wordings per skill, as in real instruction data: the base learns the skill, not one string,
+so a question worded its own way (a domain's "How many bright specks are in the organ?") still
+reaches it."""
+ARITHMETIC_QUESTIONS: dict[str, tuple[str, ...]] = {
+    "add": ("What is {a} + {b}?", "How much is {a} plus {b}?", "Compute {a} + {b}."),
+    "subtract": (
+        "What is {a} - {b}?",
+        "How much is {a} minus {b}?",
+        "Compute {a} - {b}.",
+    ),
+}
 
 SHAPE_RATIONALES: dict[str, str] = {
     "circle": "the shape is round and has no corners, so it is a circle",
@@ -38,7 +76,6 @@ SHAPE_RATIONALES: dict[str, str] = {
     "star": "the shape has five sharp points, so it is a star",
     "cross": "the shape is two bars crossing in the middle, so it is a cross",
 }
-RELATION_WORDS: dict[str, str] = {"left": "left of", "right": "right of", "above": "above", "below": "below"}
 
 CELL = 28
 """Objects sit one per cell of a 28 px grid: one cell is one Qwen2.5-VL vision token (14 px patches
@@ -51,8 +88,8 @@ _COLOR_JITTER = 12
 _MAX_ADDEND = 6
 _MAX_MINUEND = 9
 
-SceneObject = tuple[int, int, str, str]
-"""(row, column, shape, colour name) of one object on the grid."""
+SceneObject = tuple[float, float, str, str]
+"""(row, column, shape, colour name) of one object on the grid (whole cells but for tiny grids)."""
 
 
 def _jitter(rng: random.Random, rgb: tuple[int, int, int]) -> tuple[int, int, int]:
@@ -111,7 +148,10 @@ def render_scene(rng: random.Random, size: tuple[int, int], objects: list[SceneO
         if kind == "circle":
             draw.ellipse([cx - 0.9 * r, cy - 0.9 * r, cx + 0.9 * r, cy + 0.9 * r], fill=fill)
         else:
-            draw.polygon(shape_polygon(kind, cx, cy, r, math.radians(rng.uniform(-12, 12))), fill=fill)
+            draw.polygon(
+                shape_polygon(kind, cx, cy, r, math.radians(rng.uniform(-12, 12))),
+                fill=fill,
+            )
     return img.resize((w, h), Image.Resampling.BOX)
 
 
@@ -132,25 +172,32 @@ def _count_scene(rng: random.Random, size: tuple[int, int], n: int) -> list[Scen
     same = rng.random() < 0.5
     kind0, color0 = rng.choice(SHAPES), rng.choice(list(COLORS))
     return [
-        (r, c, kind0 if same else rng.choice(SHAPES), color0 if same else rng.choice(list(COLORS)))
+        (
+            r,
+            c,
+            kind0 if same else rng.choice(SHAPES),
+            color0 if same else rng.choice(list(COLORS)),
+        )
         for r, c in rng.sample(_cells(size), n)
     ]
 
 
-def _position_scene(
-    rng: random.Random, size: tuple[int, int], relation: str, first: str, second: str
-) -> list[SceneObject]:
-    """Two objects apart along the asked axis by more cells than they differ along the other."""
-    horizontal = relation in ("left", "right")
-    while True:
-        (r1, c1), (r2, c2) = rng.sample(_cells(size), 2)
-        along, across = (c2 - c1, r2 - r1) if horizontal else (r2 - r1, c2 - c1)
-        if along != 0 and abs(across) <= abs(along) - 1:
-            break
-    # The first-named object is left of / above the other exactly when the relation says so.
-    first_low = relation in ("left", "above")
-    a, b = ((r1, c1), (r2, c2)) if (along > 0) == first_low else ((r2, c2), (r1, c1))
-    return [(*a, rng.choice(SHAPES), first), (*b, rng.choice(SHAPES), second)]
+def edge_cell(rng: random.Random, size: tuple[int, int], side: str) -> tuple[float, float]:
+    """A cell on the `side` edge of the grid that is no corner (so only one edge is near it); on a
+    grid two cells wide the object sits halfway along the edge instead."""
+    rows, cols = grid_shape(size)
+    along_rows = side in ("left", "right")
+    n = rows if along_rows else cols
+    middle = float(rng.randint(1, n - 2)) if n >= 3 else (n - 1) / 2
+    if side == "left":
+        return middle, 0
+    if side == "right":
+        return middle, cols - 1
+    if side == "top":
+        return 0, middle
+    if side == "bottom":
+        return rows - 1, middle
+    raise ValueError(f"unknown side {side!r}")
 
 
 @cache
@@ -167,10 +214,22 @@ def build_general(
     rng: random.Random, split: str, category: str, cls: str, size: tuple[int, int]
 ) -> dict[str, Any]:
     """One general-suite sample of the given category and class (no id yet)."""
+    if category == "arithmetic":
+        a, b = rng.choice(arithmetic_pool(cls, split))
+        question = rng.choice(ARITHMETIC_QUESTIONS[cls]).format(a=a, b=b)
+        answer, rationale = (
+            (a + b, f"{a} plus {b} makes {a + b}")
+            if cls == "add"
+            else (a - b, f"{a} minus {b} leaves {a - b}")
+        )
+        return make_sample(question, str(answer), "math", category=category, rationale=rationale)
+    if category not in QUESTIONS:
+        raise ValueError(f"unknown general category {category!r}")
+    question = rng.choice(QUESTIONS[category])
     if category == "color":
         img = render_scene(rng, size, [(*rng.choice(_cells(size)), rng.choice(SHAPES), cls)])
         return make_sample(
-            "What color is the shape?",
+            question,
             cls,
             "text",
             image=img,
@@ -180,47 +239,35 @@ def build_general(
     if category == "shape":
         img = render_scene(rng, size, [(*rng.choice(_cells(size)), cls, rng.choice(list(COLORS)))])
         return make_sample(
-            "What shape is shown?", cls, "text", image=img, category=category, rationale=SHAPE_RATIONALES[cls]
+            question,
+            cls,
+            "text",
+            image=img,
+            category=category,
+            rationale=SHAPE_RATIONALES[cls],
         )
     if category == "count":
         n = int(cls)
         img = render_scene(rng, size, _count_scene(rng, size, n))
         noun = "shape" if n == 1 else "shapes"
         return make_sample(
-            "How many shapes are there?",
+            question,
             cls,
             "math",
             image=img,
             category=category,
             rationale=f"i count {n} {noun}",
         )
-    if category == "position":
-        first, second = rng.sample(list(COLORS), 2)
-        a, b = _position_scene(rng, size, cls, first, second)
-        img = render_scene(rng, size, [a, b])
-        horizontal = cls in ("left", "right")
-        axis = "left or right of" if horizontal else "above or below"
-        question = f"Is the {first} shape {axis} the {second} shape?"
-        # grounded reasoning: where each named shape sits (1-based column or row), then the relation
-        unit, ia = ("column", 1) if horizontal else ("row", 0)
-        rationale = (
-            f"the {first} shape is in {unit} {a[ia] + 1} and the {second} shape is in {unit} {b[ia] + 1}, "
-            f"so the {first} shape is {RELATION_WORDS[cls]} the {second} shape"
-        )
-        return make_sample(question, cls, "text", image=img, category=category, rationale=rationale)
-    if category == "arithmetic":
-        a, b = rng.choice(arithmetic_pool(cls, split))
-        if cls == "add":
-            question, answer, rationale = f"What is {a} + {b}?", a + b, f"{a} plus {b} makes {a + b}"
-        else:
-            question, answer, rationale = f"What is {a} - {b}?", a - b, f"{a} minus {b} leaves {a - b}"
-        return make_sample(question, str(answer), "math", category=category, rationale=rationale)
-    raise ValueError(f"unknown general category {category!r}")
+    row, col = edge_cell(rng, size, cls)
+    img = render_scene(rng, size, [(row, col, rng.choice(SHAPES), rng.choice(list(COLORS)))])
+    # grounded reasoning: where the shape sits (1-based row and column), then the edge it is next to
+    rationale = f"the shape is in row {row + 1:g}, column {col + 1:g}, next to the {cls} edge"
+    return make_sample(question, cls, "text", image=img, category=category, rationale=rationale)
 
 
 GENERAL = World(
     name="general",
-    description="general skills a pretrained VLM has: colour, shape, counting, relative position, sums",
+    description="general skills a pretrained VLM has: colour, shape, counting, where a shape lies, sums",
     categories={
         "color": tuple(COLORS),
         "shape": SHAPES,
@@ -228,7 +275,13 @@ GENERAL = World(
         "position": POSITIONS,
         "arithmetic": OPERATIONS,
     },
-    tasks={"color": "text", "shape": "text", "count": "math", "position": "text", "arithmetic": "math"},
+    tasks={
+        "color": "text",
+        "shape": "text",
+        "count": "math",
+        "position": "text",
+        "arithmetic": "math",
+    },
     vocabulary={
         "color": tuple(COLORS),
         "shape": SHAPES,
