@@ -78,3 +78,22 @@ def test_write_report_refuses_to_overwrite_when_asked(tmp_path, crafted):
     with pytest.raises(FileExistsError, match="--overwrite"):
         write_report({"score": 1.0}, path, overwrite=False)
     assert json.loads(path.read_text())["n"] == 7
+
+
+def test_format_leak_counts_yes_no_and_letters_on_open_questions_only():
+    samples = [
+        make_sample("What color is the shape?", "red", "text"),
+        make_sample("What shape is shown?", "star", "text"),
+        make_sample("How many shapes are there?", "3", "math"),
+        make_sample("Is it on?", "yes", "text"),  # an open question whose true answer is "yes": no leak
+        make_sample("Which one? Options: A. x B. y", "B", "choice", options=["x", "y"]),
+    ]
+    completions = [
+        "<think>t</think><answer>yes</answer>",
+        "<think>t</think><answer>B.</answer>",
+        "<think>t</think><answer>3</answer>",
+        "<think>t</think><answer>yes</answer>",
+        "<think>t</think><answer>B</answer>",  # a letter where a letter is asked
+    ]
+    leak = score_completions(samples, completions)["format_leak"]
+    assert leak == {"rate": 0.5, "leaked": 2, "n": 4}

@@ -71,3 +71,14 @@ def test_stage_validation():
         Stage("x", advance="threshold")
     with pytest.raises(ValueError, match="advance must be"):
         Stage("x", advance="sometimes")
+
+
+def test_apportion_steps_keeps_the_proportions_and_the_total():
+    from currvl.training.curriculum import apportion_steps
+
+    assert apportion_steps(3400, [600, 500, 2300]) == [600, 500, 2300]  # the paper's 3B hand-offs
+    assert apportion_steps(90, [0.18, 0.15, 0.67]) == [16, 14, 60]
+    assert apportion_steps(100, [1, 1, 1]) == [34, 33, 33]
+    assert apportion_steps(3, [0.01, 0.01, 0.98]) == [1, 1, 1]  # every stage keeps a step
+    with pytest.raises(ValueError, match="cannot give each"):
+        apportion_steps(2, [1, 1, 1])

@@ -95,3 +95,28 @@ def test_trainer_values_of_the_wrong_type_fail_with_line(tmp_path, line, message
     p = _write(tmp_path, BASE + "trainer:\n" + line + "\n")
     with pytest.raises(RecipeError, match=message):
         load_recipe(p)
+
+
+STAGES = (
+    "curriculum:\n"
+    "  - {name: judge, format: judge, share: 0.18}\n"
+    "  - {name: choice, format: choice, share: 0.15}\n"
+    "  - {name: open, format: open, share: 0.67}\n"
+)
+
+
+def test_stage_shares_split_the_rl_step_budget(tmp_path):
+    recipe = load_recipe(_write(tmp_path, BASE + "trainer:\n  max_steps: 90\n" + STAGES))
+    assert [s.max_steps for s in recipe.curriculum] == [16, 14, 60]
+    recipe = load_recipe(_write(tmp_path, BASE + STAGES), {"trainer.max_steps": 340})
+    assert [s.max_steps for s in recipe.curriculum] == [61, 51, 228]
+
+
+def test_stage_shares_need_a_total_and_every_stage(tmp_path):
+    with pytest.raises(RecipeError, match=r":6: curriculum: stage shares need trainer.max_steps"):
+        load_recipe(_write(tmp_path, BASE + STAGES))
+    with pytest.raises(RecipeError, match=r":7: trainer.max_steps: stage shares need .* got 2"):
+        load_recipe(_write(tmp_path, BASE + "trainer:\n  max_steps: 2\n" + STAGES))
+    partial = STAGES.replace(", share: 0.15", "")
+    with pytest.raises(RecipeError, match=r":10: curriculum.1: give every stage a share, or none"):
+        load_recipe(_write(tmp_path, BASE + "trainer:\n  max_steps: 90\n" + partial))

@@ -138,16 +138,28 @@ def _run_method(spec: MethodConfig, cfg: CompareConfig, base: Path, seed: int, o
     return info
 
 
-def _histories(run_dir: Path, exclude: str | None = None) -> list[tuple[Path, list[dict[str, Any]]]]:
-    files = sorted(run_dir.rglob("log_history.json"))
-    if exclude:
-        files = [f for f in files if exclude not in f.relative_to(run_dir).parts]
+def _histories(run_dir: Path, upto: str | None = None) -> list[tuple[Path, list[dict[str, Any]]]]:
+    """The run's log histories in order; `upto` (a top-level folder of the run, e.g. "stage1-choice")
+    keeps only the ones written before that folder's model was final (stage folders sort in order,
+    self-improvement comes last)."""
+    files = sorted(
+        run_dir.rglob("log_history.json"), key=lambda f: _run_order(f.relative_to(run_dir).parts[0])
+    )
+    if upto is not None:
+        files = [f for f in files if _run_order(f.relative_to(run_dir).parts[0]) <= _run_order(upto)]
     return [(f, json.loads(f.read_text())) for f in files]
 
 
-def _steps(run_dir: Path, exclude: str | None = None) -> int:
+def _run_order(part: str) -> tuple[int, str]:
+    """Where a run's top-level folder comes in training order: stages, then self-improvement."""
+    if part.startswith("stage") and part[5:].split("-", 1)[0].isdigit():
+        return (int(part[5:].split("-", 1)[0]), part)
+    return (10**6, part) if part == "self-improve" else (-1, part)
+
+
+def _steps(run_dir: Path, upto: str | None = None) -> int:
     total = 0
-    for _, history in _histories(run_dir, exclude):
+    for _, history in _histories(run_dir, upto):
         steps = [h["step"] for h in history if "step" in h]
         total += max(steps) if steps else 0
     return total
@@ -160,9 +172,8 @@ def _derived(spec: MethodConfig, source_info: dict[str, Any]) -> dict[str, Any]:
     if not model.exists():
         raise FileNotFoundError(f"method {spec.name}: {model} does not exist in the {spec.source} run")
     part = model.relative_to(run_dir).parts[0]
-    later = "self-improve" if part != "self-improve" else None
-    train_s = sum(h.get("train_runtime", 0.0) for _, hist in _histories(run_dir, later) for h in hist)
-    return {"model": str(model), "run_dir": str(run_dir), "wall_s": train_s, "steps": _steps(run_dir, later)}
+    train_s = sum(h.get("train_runtime", 0.0) for _, hist in _histories(run_dir, part) for h in hist)
+    return {"model": str(model), "run_dir": str(run_dir), "wall_s": train_s, "steps": _steps(run_dir, part)}
 
 
 def _evaluate(model_dir: str | Path, cfg: CompareConfig, cache: Path) -> dict[str, Any]:
@@ -195,10 +206,10 @@ def _kl(base: Path, model_dir: str | Path, cfg: CompareConfig, base_results: dic
     return kl
 
 
-def _curve(run_dir: Path, exclude: str | None) -> list[dict[str, float]]:
+def _curve(run_dir: Path, upto: str | None) -> list[dict[str, float]]:
     """Reward and zero-std fraction over the run's RL steps (stages back to back)."""
     points, offset = [], 0
-    for f, hist in _histories(run_dir, exclude):
+    for f, hist in _histories(run_dir, upto):
         if "self-improve" in f.parts:
             continue
         rows = [h for h in hist if "reward" in h and "step" in h]
@@ -244,17 +255,18 @@ def run_compare(cfg: CompareConfig, overwrite: bool = False) -> dict[str, Any]:
                 base, info["model"], cfg, base_results, out / "evals" / f"{spec.name}-seed{seed}.kl.json"
             )
             report = forgetting_report(base_results, results, base_name="base", tuned_name=spec.name, kl=kl)
-            exclude = "self-improve" if spec.source is not None else None
+            upto = Path(info["model"]).relative_to(info["run_dir"]).parts[0] if spec.source else None
             rows.append(
                 {
                     "method": spec.name,
                     "seed": seed,
                     **report["summary"],
                     "general_categories": {c: r["after"] for c, r in report["general_categories"].items()},
+                    "format_leak": _leak_rate(results["general"]),
                     "wall_s": info["wall_s"],
                     "steps": info["steps"],
                     "model": info["model"],
-                    "curve": _curve(Path(info["run_dir"]), exclude),
+                    "curve": _curve(Path(info["run_dir"]), upto),
                 }
             )
     summary = summarize_rows(rows, [m.name for m in cfg.methods])
@@ -262,6 +274,7 @@ def run_compare(cfg: CompareConfig, overwrite: bool = False) -> dict[str, Any]:
         "domain": base_results["domain"]["score"],
         "general": base_results["general"]["score"],
         "general_categories": {c: t["score"] for c, t in base_results["general"]["tasks"].items()},
+        "format_leak": _leak_rate(base_results["general"]),
     }
     result = {
         "date": time.strftime("%Y-%m-%d"),
@@ -280,6 +293,12 @@ def run_compare(cfg: CompareConfig, overwrite: bool = False) -> dict[str, Any]:
     return result
 
 
+def _leak_rate(result: dict[str, Any]) -> float | None:
+    """Open general questions answered with yes/no or a letter (None for evaluations cached before it)."""
+    leak = result.get("format_leak")
+    return leak["rate"] if leak else None
+
+
 def _mean_sd(values: list[float | None]) -> tuple[float | None, float | None]:
     vals = [v for v in values if v is not None]
     if not vals:
@@ -293,7 +312,16 @@ def summarize_rows(rows: list[dict[str, Any]], order: list[str]) -> list[dict[st
     for name in order:
         mine = [r for r in rows if r["method"] == name]
         entry: dict[str, Any] = {"method": name, "seeds": len(mine)}
-        for key in ("domain_after", "general_after", "retention", "kl_base_tuned", "wall_s", "steps"):
+        keys = (
+            "domain_after",
+            "general_after",
+            "retention",
+            "kl_base_tuned",
+            "format_leak",
+            "wall_s",
+            "steps",
+        )
+        for key in keys:
             mean, sd = _mean_sd([r[key] for r in mine])
             entry[key], entry[f"{key}_sd"] = mean, sd
         out.append(entry)
@@ -321,17 +349,19 @@ def format_report(result: dict[str, Any]) -> str:
         "",
         f"Greedy accuracy on held-out splits: domain n={result['domain_n']}, general probe n={result['general_n']}. "
         "Retention = general after / general before. KL = KL(base || tuned) per token along the base's "
-        "general-probe completions (RL's Razor forgetting predictor).",
+        "general-probe completions (RL's Razor forgetting predictor). Leak = share of open general "
+        "questions answered with yes/no or an option letter (format leakage of judge/choice training).",
         "",
-        "| method | domain score | general score | retention | KL (nats/token) | wall time (s) | steps |",
-        "|---|---|---|---|---|---|---|",
-        f"| base | {_fmt(b['domain'])} | {_fmt(b['general'])} | 1.000 | 0 | - | - |",
+        "| method | domain score | general score | retention | KL (nats/token) | leak | wall time (s) | steps |",
+        "|---|---|---|---|---|---|---|---|",
+        f"| base | {_fmt(b['domain'])} | {_fmt(b['general'])} | 1.000 | 0 | {_fmt(b.get('format_leak'))} | - | - |",
     ]
     for m in result["methods"]:
         lines.append(
             f"| {m['method']} | {_fmt(m['domain_after'], m['domain_after_sd'])} | "
             f"{_fmt(m['general_after'], m['general_after_sd'])} | {_fmt(m['retention'], m['retention_sd'])} | "
             f"{_fmt(m.get('kl_base_tuned'), m.get('kl_base_tuned_sd'), 4)} | "
+            f"{_fmt(m.get('format_leak'), m.get('format_leak_sd'))} | "
             f"{_fmt(m['wall_s'], None, 0)} | {_fmt(m['steps'], None, 0)} |"
         )
     lines += ["", "Paired bootstrap 95% intervals per run (same probe items before and after):", ""]

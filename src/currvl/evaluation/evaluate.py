@@ -62,6 +62,28 @@ def _metric_for(task_types: set[str]) -> tuple[str, str]:
     return "mixed", "mean score"
 
 
+CLOSED_FORM_TASKS = ("yes_no", "choice")
+_CLOSED_FORM_ANSWERS = frozenset({"yes", "no", "a", "b", "c", "d", "e", "f"})
+
+
+def format_leak(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """How often an open question gets a yes/no or a bare option letter (when that is not its answer).
+
+    Curr-ReFT's judge and choice stages can teach the model to answer *every* question that way; on the
+    open general probe this rate is the symptom, scored apart from accuracy so it is seen, not guessed.
+    """
+    open_records = [r for r in records if r["task"] not in CLOSED_FORM_TASKS]
+    leaked = 0
+    for r in open_records:
+        said = (extract_answer(r["completion"]) or "").strip().strip(".").lower()
+        leaked += said in _CLOSED_FORM_ANSWERS and said != str(r["answer"]).strip().lower()
+    return {
+        "rate": leaked / len(open_records) if open_records else 0.0,
+        "leaked": leaked,
+        "n": len(open_records),
+    }
+
+
 def score_completions(samples: list[dict[str, Any]], completions: list[str]) -> dict[str, Any]:
     """Score completions by their samples' task rules; aggregate overall, per category and per task type.
 
@@ -123,6 +145,7 @@ def score_completions(samples: list[dict[str, Any]], completions: list[str]) -> 
         "macro_score": macro,
         "tasks": tasks,
         "task_types": task_types,
+        "format_leak": format_leak(records),
         "records": records,
     }
 

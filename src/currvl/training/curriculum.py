@@ -27,6 +27,7 @@ class Stage:
     min_steps: int = 0  # never leave before this many steps
     num_generations: int | None = None  # group size override for this stage
     reset_reference: bool = True  # KL anchor = the policy at stage start, as in the official code
+    share: float | None = None  # part of the run's trainer.max_steps; sets max_steps (see apportion_steps)
 
     def __post_init__(self) -> None:
         if self.advance not in ADVANCE_RULES:
@@ -37,6 +38,27 @@ class Stage:
             raise ValueError(f"stage {self.name!r}: advance 'threshold' needs a threshold")
         if self.max_steps < 1 or self.window < 1:
             raise ValueError(f"stage {self.name!r}: max_steps and window must be >= 1")
+        if self.share is not None and not 0 < self.share <= 1:
+            raise ValueError(f"stage {self.name!r}: share must be in (0, 1], got {self.share}")
+
+
+def apportion_steps(total: int, shares: list[float]) -> list[int]:
+    """Split `total` steps in the proportions `shares` (largest remainders, every stage >= 1 step).
+
+    The paper's 3B run hands off at about 600 / 500 / 2300 steps; shares keep those proportions at
+    any budget, so a curriculum and a plain GRPO run can be given the same number of steps.
+    """
+    if total < len(shares):
+        raise ValueError(f"{total} steps cannot give each of {len(shares)} stages a step")
+    weight = sum(shares)
+    exact = [total * s / weight for s in shares]
+    steps = [max(1, int(x)) for x in exact]
+    order = sorted(range(len(shares)), key=lambda i: exact[i] - int(exact[i]), reverse=True)
+    for i in order[: total - sum(steps)]:
+        steps[i] += 1
+    while sum(steps) > total:  # the >= 1 floor took steps from a larger stage
+        steps[steps.index(max(steps))] -= 1
+    return steps
 
 
 @dataclass

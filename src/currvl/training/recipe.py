@@ -24,7 +24,7 @@ from currvl.training.config_loader import (
     read_config_file,
     where,
 )
-from currvl.training.curriculum import Stage
+from currvl.training.curriculum import Stage, apportion_steps
 
 METHODS = ("sft", "grpo", "rcpa")
 
@@ -139,6 +139,7 @@ def recipe_from_dict(
         _check_stages(recipe.curriculum, source, lines)
         if recipe.method != "grpo":
             raise RecipeError(f"{where(source, lines, 'curriculum')}: needs method 'grpo'")
+        _apportion_stages(recipe, lines)
     _check_trainer_keys(recipe.trainer, recipe.method, "trainer", source, lines)
     if recipe.self_improve is not None:
         _check_self_improve(recipe, lines)
@@ -207,6 +208,26 @@ def _check_stages(stages: list[Stage], source: str, lines: dict[str, int]) -> No
     names = [s.name for s in stages]
     if len(set(names)) != len(names):
         raise RecipeError(f"{where(source, lines, 'curriculum')}: stage names must be unique, got {names}")
+
+
+def _apportion_stages(recipe: Recipe, lines: dict[str, int]) -> None:
+    """Stages with a `share` split trainer.max_steps (the run's RL step budget) between them."""
+    stages, source = recipe.curriculum or [], recipe.source
+    shared = [s.share is not None for s in stages]
+    if not any(shared):
+        return
+    if not all(shared):
+        i = shared.index(False)
+        raise RecipeError(f"{where(source, lines, f'curriculum.{i}')}: give every stage a share, or none")
+    total = recipe.trainer.get("max_steps")
+    if not isinstance(total, int) or total < len(stages):
+        key = "trainer.max_steps" if "trainer.max_steps" in lines else "curriculum"
+        raise RecipeError(
+            f"{where(source, lines, key)}: stage shares need trainer.max_steps, the total RL steps "
+            f"(an integer >= {len(stages)}), got {total!r}"
+        )
+    for stage, steps in zip(stages, apportion_steps(total, [s.share or 0.0 for s in stages]), strict=True):
+        stage.max_steps = steps
 
 
 def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Recipe:
