@@ -80,5 +80,6 @@ def test_apportion_steps_keeps_the_proportions_and_the_total():
     assert apportion_steps(90, [0.18, 0.15, 0.67]) == [16, 14, 60]
     assert apportion_steps(100, [1, 1, 1]) == [34, 33, 33]
     assert apportion_steps(3, [0.01, 0.01, 0.98]) == [1, 1, 1]  # every stage keeps a step
+    assert apportion_steps(4, [0.01, 0.01, 0.98]) == [1, 1, 2]
     with pytest.raises(ValueError, match="cannot give each"):
         apportion_steps(2, [1, 1, 1])

@@ -54,7 +54,7 @@ def apportion_steps(total: int, shares: list[float]) -> list[int]:
     exact = [total * s / weight for s in shares]
     steps = [max(1, int(x)) for x in exact]
     order = sorted(range(len(shares)), key=lambda i: exact[i] - int(exact[i]), reverse=True)
-    for i in order[: total - sum(steps)]:
+    for i in order[: max(0, total - sum(steps))]:
         steps[i] += 1
     while sum(steps) > total:  # the >= 1 floor took steps from a larger stage
         steps[steps.index(max(steps))] -= 1

@@ -139,8 +139,9 @@ def recipe_from_dict(
         _check_stages(recipe.curriculum, source, lines)
         if recipe.method != "grpo":
             raise RecipeError(f"{where(source, lines, 'curriculum')}: needs method 'grpo'")
-        _apportion_stages(recipe, lines)
     _check_trainer_keys(recipe.trainer, recipe.method, "trainer", source, lines)
+    if recipe.curriculum is not None:
+        _apportion_stages(recipe, lines)  # after the check: trainer.max_steps is a checked int now
     if recipe.self_improve is not None:
         _check_self_improve(recipe, lines)
     return recipe
