@@ -83,3 +83,15 @@ def test_apportion_steps_keeps_the_proportions_and_the_total():
     assert apportion_steps(4, [0.01, 0.01, 0.98]) == [1, 1, 2]
     with pytest.raises(ValueError, match="cannot give each"):
         apportion_steps(2, [1, 1, 1])
+
+
+def test_run_folders_sort_in_training_order():
+    from currvl.training.curriculum import SELF_IMPROVE_FOLDER, stage_folder, training_order
+
+    folders = [SELF_IMPROVE_FOLDER, stage_folder(10, "open"), "checkpoint-5", stage_folder(2, "choice")]
+    assert sorted(folders, key=training_order) == [
+        "checkpoint-5",
+        "stage2-choice",
+        "stage10-open",
+        "self-improve",
+    ]

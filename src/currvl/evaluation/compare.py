@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from currvl.training.config_loader import ConfigError, build_config, read_config_file, where
+from currvl.training.curriculum import SELF_IMPROVE_FOLDER, training_order
 
 log = logging.getLogger(__name__)
 
@@ -139,22 +140,16 @@ def _run_method(spec: MethodConfig, cfg: CompareConfig, base: Path, seed: int, o
 
 
 def _histories(run_dir: Path, upto: str | None = None) -> list[tuple[Path, list[dict[str, Any]]]]:
-    """The run's log histories in order; `upto` (a top-level folder of the run, e.g. "stage1-choice")
-    keeps only the ones written before that folder's model was final (stage folders sort in order,
-    self-improvement comes last)."""
-    files = sorted(
-        run_dir.rglob("log_history.json"), key=lambda f: _run_order(f.relative_to(run_dir).parts[0])
-    )
+    """The run's log histories in training order; `upto` (a top-level folder of the run, e.g.
+    "stage1-choice") keeps only the ones written before that folder's model was final."""
+
+    def order(f: Path) -> int:
+        return training_order(f.relative_to(run_dir).parts[0])
+
+    files = sorted(run_dir.rglob("log_history.json"), key=lambda f: (order(f), str(f)))
     if upto is not None:
-        files = [f for f in files if _run_order(f.relative_to(run_dir).parts[0]) <= _run_order(upto)]
+        files = [f for f in files if order(f) <= training_order(upto)]
     return [(f, json.loads(f.read_text())) for f in files]
-
-
-def _run_order(part: str) -> tuple[int, str]:
-    """Where a run's top-level folder comes in training order: stages, then self-improvement."""
-    if part.startswith("stage") and part[5:].split("-", 1)[0].isdigit():
-        return (int(part[5:].split("-", 1)[0]), part)
-    return (10**6, part) if part == "self-improve" else (-1, part)
 
 
 def _steps(run_dir: Path, upto: str | None = None) -> int:
@@ -173,7 +168,13 @@ def _derived(spec: MethodConfig, source_info: dict[str, Any]) -> dict[str, Any]:
         raise FileNotFoundError(f"method {spec.name}: {model} does not exist in the {spec.source} run")
     part = model.relative_to(run_dir).parts[0]
     train_s = sum(h.get("train_runtime", 0.0) for _, hist in _histories(run_dir, part) for h in hist)
-    return {"model": str(model), "run_dir": str(run_dir), "wall_s": train_s, "steps": _steps(run_dir, part)}
+    return {
+        "model": str(model),
+        "run_dir": str(run_dir),
+        "wall_s": train_s,
+        "steps": _steps(run_dir, part),
+        "upto": part,  # its curve stops here too
+    }
 
 
 def _evaluate(model_dir: str | Path, cfg: CompareConfig, cache: Path) -> dict[str, Any]:
@@ -210,7 +211,7 @@ def _curve(run_dir: Path, upto: str | None) -> list[dict[str, float]]:
     """Reward and zero-std fraction over the run's RL steps (stages back to back)."""
     points, offset = [], 0
     for f, hist in _histories(run_dir, upto):
-        if "self-improve" in f.parts:
+        if SELF_IMPROVE_FOLDER in f.parts:
             continue
         rows = [h for h in hist if "reward" in h and "step" in h]
         for h in rows:
@@ -255,7 +256,6 @@ def run_compare(cfg: CompareConfig, overwrite: bool = False) -> dict[str, Any]:
                 base, info["model"], cfg, base_results, out / "evals" / f"{spec.name}-seed{seed}.kl.json"
             )
             report = forgetting_report(base_results, results, base_name="base", tuned_name=spec.name, kl=kl)
-            upto = Path(info["model"]).relative_to(info["run_dir"]).parts[0] if spec.source else None
             rows.append(
                 {
                     "method": spec.name,
@@ -266,7 +266,7 @@ def run_compare(cfg: CompareConfig, overwrite: bool = False) -> dict[str, Any]:
                     "wall_s": info["wall_s"],
                     "steps": info["steps"],
                     "model": info["model"],
-                    "curve": _curve(Path(info["run_dir"]), upto),
+                    "curve": _curve(Path(info["run_dir"]), info.get("upto")),
                 }
             )
     summary = summarize_rows(rows, [m.name for m in cfg.methods])

@@ -13,6 +13,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from currvl.data.formats import PASS_THROUGH_TASKS
+from currvl.data.schema import OPTION_LETTERS
 from currvl.models.generation import generate
 from currvl.models.loading import free_memory, load_model
 from currvl.rewards import extract_answer, score_answer
@@ -62,8 +64,7 @@ def _metric_for(task_types: set[str]) -> tuple[str, str]:
     return "mixed", "mean score"
 
 
-CLOSED_FORM_TASKS = ("yes_no", "choice")
-_CLOSED_FORM_ANSWERS = frozenset({"yes", "no", "a", "b", "c", "d", "e", "f"})
+_CLOSED_FORM_ANSWERS = frozenset({"yes", "no", *(letter.lower() for letter in OPTION_LETTERS[:6])})
 
 
 def format_leak(records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -72,7 +73,7 @@ def format_leak(records: list[dict[str, Any]]) -> dict[str, Any]:
     Curr-ReFT's judge and choice stages can teach the model to answer *every* question that way; on the
     open general probe this rate is the symptom, scored apart from accuracy so it is seen, not guessed.
     """
-    open_records = [r for r in records if r["task"] not in CLOSED_FORM_TASKS]
+    open_records = [r for r in records if r["task"] not in PASS_THROUGH_TASKS]  # yes/no and choice items
     leaked = 0
     for r in open_records:
         said = (extract_answer(r["completion"]) or "").strip().strip(".").lower()

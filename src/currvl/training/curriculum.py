@@ -8,11 +8,29 @@ goes into every checkpoint, so a resumed run continues in the right stage at the
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 ADVANCE_RULES = ("steps", "threshold")
+SELF_IMPROVE_FOLDER = "self-improve"
+"""Where a run's self-improvement (Curr-ReFT stage B) trains, after the stage folders."""
+_STAGE_FOLDER = re.compile(r"stage(\d+)-")
+
+
+def stage_folder(index: int, name: str) -> str:
+    """The folder of curriculum stage `index` inside a run ("stage0-judge")."""
+    return f"stage{index}-{name}"
+
+
+def training_order(folder: str) -> int:
+    """Where a run's top-level folder comes in training order: the run itself (-1), its curriculum
+    stages by index, then self-improvement."""
+    if folder == SELF_IMPROVE_FOLDER:
+        return 10**6
+    match = _STAGE_FOLDER.match(folder)
+    return int(match.group(1)) if match else -1
 
 
 @dataclass

@@ -20,7 +20,7 @@ from transformers import TrainerCallback
 from transformers.trainer_utils import get_last_checkpoint
 
 from currvl.data.formats import convert
-from currvl.training.curriculum import Curriculum, Stage, Transition
+from currvl.training.curriculum import Curriculum, Stage, Transition, stage_folder
 from currvl.training.recipe import Recipe
 from currvl.training.reliability import TrainingInterrupted, interruption_requested
 
@@ -107,7 +107,7 @@ def train_curriculum(
     model_path: str | Path = recipe.model.name_or_path
     metrics: list[dict[str, Any]] = []
     for k, stage in enumerate(stages):
-        stage_dir = out / f"stage{k}-{stage.name}"
+        stage_dir = out / stage_folder(k, stage.name)
         final = stage_dir / "final"
         if (final / STATE_FILE).exists():  # finished before a crash: take its model and state
             curriculum.load_state_dict(json.loads((final / STATE_FILE).read_text()))

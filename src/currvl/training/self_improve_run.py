@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from transformers.trainer_utils import get_last_checkpoint
 
+from currvl.training.curriculum import SELF_IMPROVE_FOLDER
 from currvl.training.recipe import Recipe, SelfImproveRunConfig
 
 log = logging.getLogger(__name__)
@@ -107,7 +108,7 @@ def run_self_improvement(
 
     si = recipe.self_improve
     assert si is not None
-    folder = out / "self-improve"
+    folder = out / SELF_IMPROVE_FOLDER
     sft_dir = folder / "sft"
     final = sft_dir / "final"
     if (final / DONE_FILE).exists():
