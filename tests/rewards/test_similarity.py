@@ -3,7 +3,7 @@
 import pytest
 
 from currvl.rewards import CiderCorpus, asserted_findings, cider_d, findings_f1, rouge_l
-from currvl.rewards.similarity import tokenize
+from currvl.rewards.similarity import states_normal, tokenize
 
 SCAN_TERMS = ("nodule", "cyst", "mass", "calcification")
 CAPTIONS = [
@@ -123,3 +123,14 @@ def test_findings_f1_hand_checked():
     assert findings_f1("Cardiomegaly. No effusion.", "cardiomegaly and small effusion") == pytest.approx(
         2 / 3
     )
+
+
+def test_findings_f1_pays_a_normal_reference_only_for_a_normal_report():
+    """Naming nothing is not a normal report: GRPO learnt to answer "0" for the reward on normal scans."""
+    normal = "No abnormal findings."
+    assert findings_f1("0", normal, SCAN_TERMS) == 0.0
+    assert findings_f1("i count 0 makes 0", normal, SCAN_TERMS) == 0.0
+    assert findings_f1("Unremarkable.", normal, SCAN_TERMS) == 1.0
+    assert findings_f1("No nodule or mass.", normal, SCAN_TERMS) == 1.0  # findings named only to be negated
+    assert states_normal("No nodule or mass.", SCAN_TERMS) and not states_normal("A mass.", SCAN_TERMS)
+    assert not states_normal("0", SCAN_TERMS)

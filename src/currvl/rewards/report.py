@@ -14,20 +14,10 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from currvl.rewards.similarity import DEFAULT_FINDINGS_VOCABULARY, asserted_findings
+from currvl.rewards.similarity import DEFAULT_FINDINGS_VOCABULARY, asserted_findings, states_normal
 
 SIZE_WORDS: tuple[str, ...] = ("small", "large")
 LOCATION_WORDS: tuple[str, ...] = ("central", "upper", "lower", "lateral")
-
-
-_STATES_NORMAL = re.compile(
-    r"(?<!\w)(normal|unremarkable|no (abnormal |acute )?(findings?|abnormality))(?!\w)"
-)
-
-
-def states_normal(text: str | None) -> bool:
-    """Does the report say that nothing abnormal was found?"""
-    return bool(_STATES_NORMAL.search((text or "").lower()))
 
 
 def _first_word(text: str, words: Iterable[str]) -> str | None:
@@ -54,7 +44,9 @@ def report_scores(
     vocabulary = tuple(vocabulary)
     ref = report_attributes(reference, vocabulary)
     cand = report_attributes(candidate, vocabulary)
-    agree = cand["findings"] == ref["findings"] and (bool(ref["findings"]) or states_normal(candidate))
+    agree = cand["findings"] == ref["findings"] and (
+        bool(ref["findings"]) or states_normal(candidate, vocabulary)
+    )
     scores = {"finding": float(bool(candidate and candidate.strip()) and agree)}
     for key in ("size", "location"):
         if ref[key] is not None and ref["findings"]:

@@ -318,13 +318,35 @@ def asserted_findings(text: str | None, vocabulary: Iterable[str] = DEFAULT_FIND
     return found
 
 
+_STATES_NORMAL = re.compile(
+    r"(?<!\w)(normal|unremarkable|no (abnormal |acute )?(findings?|abnormality))(?!\w)"
+)
+
+
+def states_normal(text: str | None, vocabulary: Iterable[str] = DEFAULT_FINDINGS_VOCABULARY) -> bool:
+    """Does the report say that nothing abnormal was found ("No abnormal findings", "unremarkable",
+    or a finding named only to be negated: "No nodule or mass")?"""
+    text = (text or "").lower()
+    if _STATES_NORMAL.search(text):
+        return True
+    tokens = tokenize(text)
+    named = any(
+        _matches(tokens, i, term, plural=True)
+        for term in _term_tokens(vocabulary).values()
+        for i in range(len(tokens))
+    )
+    return named and not asserted_findings(text, vocabulary)
+
+
 def findings_f1(
     candidate: str | None, reference: str | None, vocabulary: Iterable[str] = DEFAULT_FINDINGS_VOCABULARY
 ) -> float:
     """F1 between the findings a candidate report asserts and those the reference asserts.
 
-    Both asserting none (two normal reports) is a full match, 1.0; exactly one asserting none is
-    0.0. An empty candidate scores 0.0 even against a normal reference: saying nothing is no report.
+    Both asserting none (two normal reports) is a full match, 1.0, when the candidate says so
+    (`states_normal`); exactly one asserting none is 0.0. A candidate that names nothing ("0", a
+    count, an empty string) scores 0.0 even against a normal reference: saying nothing is no report,
+    and a reward that paid for it is one GRPO learns to hack (it did: "<answer>0</answer>").
     """
     if not candidate or not tokenize(candidate):
         return 0.0
@@ -332,7 +354,7 @@ def findings_f1(
     predicted = asserted_findings(candidate, vocabulary)
     gold = asserted_findings(reference, vocabulary)
     if not predicted and not gold:
-        return 1.0
+        return float(states_normal(candidate, vocabulary))
     if not predicted or not gold:
         return 0.0
     return 2.0 * len(predicted & gold) / (len(predicted) + len(gold))
