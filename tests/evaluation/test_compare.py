@@ -75,6 +75,17 @@ def test_compare_runs_every_method_and_writes_the_report(tiny_model_dir, tmp_pat
     assert runs["Curr-RL"]["model"].endswith("stage0-judge/final")
     assert runs["Curr-ReFT"]["model"].endswith("self-improve/sft/final")
     assert len(runs["Curr-RL"]["curve"]) == 1 and runs["SFT"]["curve"] == []
+    # paths along training: base, the checkpoints before the end (stages count on), the model itself
+    assert [p["step"] for p in runs["SFT"]["path"]] == [0, 1]
+    assert [p["step"] for p in runs["Curr-RL"]["path"]] == [0, 1]
+    assert [p["step"] for p in runs["Curr-ReFT"]["path"]] == [0, 1, 2, 3]  # judge 1, self-improve 1, final
+    curve_eval = json.loads(
+        (out / "evals" / "curves" / "Curr-ReFT-seed0" / "stage0-judge-checkpoint-1.json").read_text()
+    )
+    assert runs["Curr-ReFT"]["path"][1]["domain"] == curve_eval["domain"]["score"]
+    assert curve_eval["general"]["n"] == 4  # the curve probe is never larger than the probe
+    assert runs["SFT"]["path"][-1]["general"] == runs["SFT"]["general_after"]  # same 4 items, same model
+    assert set(report["matched"]["seeds"]["0"]["general"]) == {"SFT", "Curr-RL", "Curr-ReFT"}
     md = (out / "report.md").read_text()
     for name in ("| base |", "| SFT |", "| Curr-RL |", "| Curr-ReFT |", "KL (nats/token)", "| SFT | 0 |"):
         assert name in md

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from currvl.evaluation.pareto import domain_gainers, general_at_domain, matched_domain_level, spread
 from currvl.training.config_loader import ConfigError, build_config, read_config_file, where
 from currvl.training.curriculum import SELF_IMPROVE_FOLDER, training_order
 
@@ -42,6 +43,7 @@ class QuickConfig:
     output_dir: str | None = None  # default: the config's output_dir + "-quick"
     general_n: int | None = None
     domain_n: int | None = None
+    checkpoints: int | None = None
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # {METHOD: {dotted key: value}}
 
 
@@ -53,6 +55,11 @@ class CompareConfig:
     general_n: int = 1000
     domain_n: int = 500
     seeds: list[int] = field(default_factory=lambda: [0])
+    # The path along training: up to `checkpoints` saved checkpoints of each run (evenly spaced, 0 = none)
+    # are evaluated on the first `curve_general_n` / `curve_domain_n` items of the same probes.
+    checkpoints: int = 4
+    curve_general_n: int = 300
+    curve_domain_n: int = 200
     methods: list[MethodConfig] = field(default_factory=list)
     quick: QuickConfig = field(default_factory=QuickConfig)
     source: str = "<memory>"
@@ -87,8 +94,11 @@ def load_compare_config(path: str | Path, quick: bool = False) -> CompareConfig:
         cfg.output_dir = q.output_dir if q.output_dir is not None else f"{cfg.output_dir}-quick"
         cfg.general_n = q.general_n if q.general_n is not None else cfg.general_n
         cfg.domain_n = q.domain_n if q.domain_n is not None else cfg.domain_n
+        cfg.checkpoints = q.checkpoints if q.checkpoints is not None else cfg.checkpoints
         for m in cfg.methods:
             m.overrides = {**m.overrides, **(cfg.quick.overrides.get(m.name) or {})}
+    cfg.curve_general_n = min(cfg.curve_general_n, cfg.general_n)  # the curve probe is a part of the probe
+    cfg.curve_domain_n = min(cfg.curve_domain_n, cfg.domain_n)
     return cfg
 
 
@@ -177,14 +187,19 @@ def _derived(spec: MethodConfig, source_info: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _evaluate(model_dir: str | Path, cfg: CompareConfig, cache: Path) -> dict[str, Any]:
+def _evaluate(
+    model_dir: str | Path, cfg: CompareConfig, cache: Path, sizes: tuple[int, int] | None = None
+) -> dict[str, Any]:
+    """Greedy evaluation on the general probe and the domain split (first `sizes` items; default the
+    config's full probe sizes), cached."""
     from currvl.evaluation.evaluate import evaluate_model
     from currvl.evaluation.probe import probe_sets
     from currvl.models.loading import inference_placement
 
     if cache.exists():
         return json.loads(cache.read_text())
-    sets = probe_sets(cfg.domain, general_n=cfg.general_n, domain_n=cfg.domain_n)
+    general_n, domain_n = sizes or (cfg.general_n, cfg.domain_n)
+    sets = probe_sets(cfg.domain, general_n=general_n, domain_n=domain_n)
     results = evaluate_model(model_dir, sets, batch_size=32, max_new_tokens=64, **inference_placement())
     cache.parent.mkdir(parents=True, exist_ok=True)
     cache.write_text(json.dumps(results))
@@ -205,6 +220,54 @@ def _kl(base: Path, model_dir: str | Path, cfg: CompareConfig, base_results: dic
     cache.parent.mkdir(parents=True, exist_ok=True)
     cache.write_text(json.dumps(kl))
     return kl
+
+
+def _checkpoint_models(run_dir: Path, upto: str | None) -> list[tuple[int, Path]]:
+    """(step counted from the run's start, folder) of every saved checkpoint, in training order;
+    `upto` as in `_histories`. Curriculum stages and self-improvement count on from the steps before."""
+    parts = sorted(
+        (d for d in run_dir.iterdir() if d.is_dir() and training_order(d.name) >= 0),
+        key=lambda d: training_order(d.name),
+    )
+    if upto is not None:
+        parts = [d for d in parts if training_order(d.name) <= training_order(upto)]
+    found, offset = [], 0
+    for part, deep in [(run_dir, False), *((d, True) for d in parts)]:  # the run's own, then its stages
+        ckpts = part.rglob("checkpoint-*") if deep else part.glob("checkpoint-*")
+        steps_of = {d: d.name.rsplit("-", 1)[1] for d in ckpts if d.is_dir()}
+        found += sorted((offset + int(n), d) for d, n in steps_of.items() if n.isdigit())
+        histories = part.rglob("log_history.json") if deep else part.glob("log_history.json")
+        offset += sum(
+            max((h["step"] for h in json.loads(f.read_text()) if "step" in h), default=0) for f in histories
+        )
+    return found
+
+
+def _curve_probe_is_the_probe(cfg: CompareConfig) -> bool:
+    return (cfg.curve_general_n, cfg.curve_domain_n) == (cfg.general_n, cfg.domain_n)
+
+
+def _path_points(
+    info: dict[str, Any], cfg: CompareConfig, out: Path, base_point: dict[str, Any], final: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The run's path: the base, up to `cfg.checkpoints` checkpoints, then its model (`final`: its
+    evaluation on the full probe), each scored on the curve probe (evaluations cached by run folder,
+    so a derived method shares its source's)."""
+    run_dir = Path(info["run_dir"])
+    total = info["steps"]
+    ckpts = spread(
+        [c for c in _checkpoint_models(run_dir, info.get("upto")) if c[0] < total], cfg.checkpoints
+    )
+    sizes = (cfg.curve_general_n, cfg.curve_domain_n)
+    points = [base_point]
+    for step, model in [*ckpts, (total, Path(info["model"]))]:
+        name = "-".join(model.relative_to(run_dir).parts)
+        if step == total and _curve_probe_is_the_probe(cfg):
+            res = final  # the same items: no second evaluation
+        else:
+            res = _evaluate(model, cfg, out / "evals" / "curves" / run_dir.name / f"{name}.json", sizes)
+        points.append({"step": step, "domain": res["domain"]["score"], "general": res["general"]["score"]})
+    return points
 
 
 def _curve(run_dir: Path, upto: str | None) -> list[dict[str, float]]:
@@ -240,6 +303,17 @@ def run_compare(cfg: CompareConfig, overwrite: bool = False) -> dict[str, Any]:
     )
     base = ensure_base(cfg)
     base_results = _evaluate(base, cfg, out / "evals" / "base.json")
+    curve_sizes = (cfg.curve_general_n, cfg.curve_domain_n)
+    base_curve = (
+        base_results
+        if _curve_probe_is_the_probe(cfg)
+        else _evaluate(base, cfg, out / "evals" / "curves" / "base.json", curve_sizes)
+    )
+    base_point = {
+        "step": 0,
+        "domain": base_curve["domain"]["score"],
+        "general": base_curve["general"]["score"],
+    }
     rows: list[dict[str, Any]] = []
     for seed in cfg.seeds:
         infos: dict[str, dict[str, Any]] = {}
@@ -267,6 +341,7 @@ def run_compare(cfg: CompareConfig, overwrite: bool = False) -> dict[str, Any]:
                     "steps": info["steps"],
                     "model": info["model"],
                     "curve": _curve(Path(info["run_dir"]), info.get("upto")),
+                    "path": _path_points(info, cfg, out, base_point, results) if cfg.checkpoints > 0 else [],
                 }
             )
     summary = summarize_rows(rows, [m.name for m in cfg.methods])
@@ -285,12 +360,38 @@ def run_compare(cfg: CompareConfig, overwrite: bool = False) -> dict[str, Any]:
         "base": base_summary,
         "methods": summary,
         "runs": rows,
+        "matched": matched_retention(rows, base_point),
     }
     (out / "report.json").write_text(json.dumps(result, indent=2))
     (out / "report.md").write_text(format_report(result))
     plot_scatter(result, out / "domain_vs_general.png")
     plot_curves(rows, out / "training_curves.png")
     return result
+
+
+def matched_retention(rows: list[dict[str, Any]], base_point: dict[str, Any]) -> dict[str, Any]:
+    """Retention at a matched domain score, per run: general score on the curve probe where its path
+    first reaches the level every domain-gaining run reaches (`pareto.matched_domain_level`), over
+    the base's. Runs of one seed are matched with each other."""
+    out: dict[str, Any] = {"base_general": base_point["general"], "seeds": {}}
+    for seed in sorted({r["seed"] for r in rows}):
+        paths = {r["method"]: r["path"] for r in rows if r["seed"] == seed and r["path"]}
+        level = matched_domain_level(paths, base_point["domain"])
+        at = {
+            name: general_at_domain(path, level) if level is not None else None
+            for name, path in paths.items()
+        }
+        out["seeds"][str(seed)] = {
+            "level": level,
+            "general": at,
+            "retention": {
+                n: (g / base_point["general"] if g is not None and base_point["general"] else None)
+                for n, g in at.items()
+            },
+            "best_domain": {name: max(p["domain"] for p in path) for name, path in paths.items()},
+            "gaining": domain_gainers(paths, base_point["domain"]),
+        }
+    return out
 
 
 def _leak_rate(result: dict[str, Any]) -> float | None:
@@ -396,7 +497,36 @@ def format_report(result: dict[str, Any]) -> str:
         ]
         if fracs:
             lines.append(f"- {name}: {statistics.fmean(fracs):.2f}")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _matched_lines(result)) + "\n"
+
+
+def _matched_lines(result: dict[str, Any]) -> list[str]:
+    """The report's section on retention at a matched domain score (see `matched_retention`)."""
+    matched = result.get("matched") or {}
+    if not matched.get("seeds"):
+        return []
+    lines = [
+        "",
+        "Retention at a matched domain score (domain_vs_general.png draws the paths): each run's checkpoints "
+        "scored on the curve probe; the general score where its path first reaches the highest domain score "
+        "that every domain-gaining run reaches, over the base's "
+        f"({matched['base_general']:.3f}).",
+        "",
+    ]
+    for seed, m in matched["seeds"].items():
+        if m["level"] is None:
+            gainers = m["gaining"]
+            lines.append(
+                f"- seed {seed}: no matched level; fewer than two runs gain the domain "
+                f"(gaining: {', '.join(gainers) or 'none'})"
+            )
+            continue
+        parts = []
+        for name, ret in m["retention"].items():
+            best = m["best_domain"][name]
+            parts.append(f"{name} {ret:.3f}" if ret is not None else f"{name} not reached (best {best:.3f})")
+        lines.append(f"- seed {seed}, domain score {m['level']:.3f}: " + "; ".join(parts))
+    return lines
 
 
 def plot_scatter(result: dict[str, Any], path: Path) -> Path:
@@ -411,17 +541,27 @@ def plot_scatter(result: dict[str, Any], path: Path) -> Path:
     ax.annotate("base", (b["domain"], b["general"]))
     xs, ys = [b["domain"]], [b["general"]]
     for r in result["runs"]:
-        ax.scatter([r["domain_after"]], [r["general_after"]])
+        dots = ax.scatter([r["domain_after"]], [r["general_after"]])
         ax.annotate(
             r["method"], (r["domain_after"], r["general_after"]), xytext=(4, 2), textcoords="offset points"
         )
+        if r.get("path"):  # the way there, on the (smaller) curve probe
+            colour = dots.get_facecolor()[0]
+            ax.plot(
+                [p["domain"] for p in r["path"]],
+                [p["general"] for p in r["path"]],
+                "--",
+                marker=".",
+                color=colour,
+                lw=1,
+            )
         xs.append(r["domain_after"] or 0.0)
         ys.append(r["general_after"] or 0.0)
     ax.set_xlim(-0.03, max(0.2, max(xs) + 0.1))  # scores live in [0, 1]; keep 0 visible as 0
     ax.set_ylim(-0.03, max(0.2, max(ys) + 0.1))
     ax.set_xlabel("domain score")
     ax.set_ylabel("general score")
-    ax.set_title("domain gain vs general ability")
+    ax.set_title("domain gain vs general ability (dashed: along training)")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     return path
