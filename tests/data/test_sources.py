@@ -24,3 +24,11 @@ def test_a_synthetic_spec_without_a_count_takes_the_callers_count():
     assert len(load_source("synthetic:general", split="test", synthetic_n=3)) == 3
     assert parse_synthetic("synthetic:scan", default_n=7) == ("scan", 7, 0)
     assert len(load_source("synthetic:general:2", split="test", synthetic_n=3)) == 2  # a stated count wins
+
+
+def test_a_list_of_sources_is_their_samples_in_order():
+    mixed = load_source([{"synthetic": "scan_report", "n": 3}, "synthetic:general:2"])
+    assert [s["id"].split("-")[0] for s in mixed] == ["scan_report"] * 3 + ["general"] * 2
+    assert mixed[3] == load_source("synthetic:general:2")[0]
+    with pytest.raises(ValueError, match="empty list"):
+        load_source([])

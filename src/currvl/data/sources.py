@@ -5,7 +5,8 @@ A source is one of:
 - a mapping ``{"synthetic": WORLD, "n": N, "seed": S, "image_size": ...}`` (arguments of `make_samples`);
 - ``"synthetic:WORLD[:N[:SEED]]"`` (N defaults to `DEFAULT_SYNTHETIC_N`, SEED to 0);
 - a ``.jsonl`` file, or a folder holding ``SPLIT.jsonl`` (as `write_synthetic` and `write_jsonl` make);
-- anything else: a Hugging Face Hub dataset name or a local dataset folder.
+- anything else: a Hugging Face Hub dataset name or a local dataset folder;
+- a list of any of these: their samples one after the other (a domain set plus general "replay" data).
 """
 
 from __future__ import annotations
@@ -45,6 +46,11 @@ def load_source(
     """The samples of ``split`` of a source (see the module docstring), validated up front: a bad row
     fails here naming its file, line and field, before any model is loaded. ``column_map`` applies to
     HF datasets only; ``synthetic_n`` is the count of a ``synthetic:WORLD`` spec that names none."""
+    if isinstance(spec, (list, tuple)):
+        if not spec:
+            raise ValueError("data source: an empty list")
+        options = {"split": split, "image_root": image_root, "column_map": column_map, "on_error": on_error}
+        return [s for part in spec for s in load_source(part, synthetic_n=synthetic_n, **options)]
     if isinstance(spec, Mapping):
         if "synthetic" not in spec:
             raise ValueError(f"data source {dict(spec)!r}: a mapping needs a 'synthetic' world name")
