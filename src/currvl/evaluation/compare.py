@@ -224,22 +224,13 @@ def _kl(base: Path, model_dir: str | Path, cfg: CompareConfig, base_results: dic
 
 def _checkpoint_models(run_dir: Path, upto: str | None) -> list[tuple[int, Path]]:
     """(step counted from the run's start, folder) of every saved checkpoint, in training order;
-    `upto` as in `_histories`. Curriculum stages and self-improvement count on from the steps before."""
-    parts = sorted(
-        (d for d in run_dir.iterdir() if d.is_dir() and training_order(d.name) >= 0),
-        key=lambda d: training_order(d.name),
-    )
-    if upto is not None:
-        parts = [d for d in parts if training_order(d.name) <= training_order(upto)]
+    `upto` as in `_histories`. A checkpoint sits beside its trainer's log history; curriculum stages
+    and self-improvement count on from the steps before them, as `_steps` counts them."""
     found, offset = [], 0
-    for part, deep in [(run_dir, False), *((d, True) for d in parts)]:  # the run's own, then its stages
-        ckpts = part.rglob("checkpoint-*") if deep else part.glob("checkpoint-*")
-        steps_of = {d: d.name.rsplit("-", 1)[1] for d in ckpts if d.is_dir()}
-        found += sorted((offset + int(n), d) for d, n in steps_of.items() if n.isdigit())
-        histories = part.rglob("log_history.json") if deep else part.glob("log_history.json")
-        offset += sum(
-            max((h["step"] for h in json.loads(f.read_text()) if "step" in h), default=0) for f in histories
-        )
+    for f, history in _histories(run_dir, upto):
+        steps = {d: d.name.rsplit("-", 1)[1] for d in f.parent.glob("checkpoint-*") if d.is_dir()}
+        found += sorted((offset + int(n), d) for d, n in steps.items() if n.isdigit())
+        offset += max((h["step"] for h in history if "step" in h), default=0)
     return found
 
 
