@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from currvl.cli.main import main
-from currvl.evaluation.compare import load_compare_config, run_compare
+from currvl.evaluation.compare import load_compare_config, run_compare, zero_variance_lines
 from currvl.training.config_loader import ConfigError
 
 TRAINER = {"per_device_train_batch_size": 4, "max_steps": 2, "save_steps": 1, "report_to": "none"}
@@ -75,6 +75,7 @@ def test_compare_runs_every_method_and_writes_the_report(tiny_model_dir, tmp_pat
     assert runs["Curr-RL"]["model"].endswith("stage0-judge/final")
     assert runs["Curr-ReFT"]["model"].endswith("self-improve/sft/final")
     assert len(runs["Curr-RL"]["curve"]) == 1 and runs["SFT"]["curve"] == []
+    assert 0.0 <= runs["Curr-RL"]["curve"][0]["zero_variance_task"] <= 1.0  # the task reward's signal
     # paths along training: base, the checkpoints before the end (stages count on), the model itself
     assert [p["step"] for p in runs["SFT"]["path"]] == [0, 1]
     assert [p["step"] for p in runs["Curr-RL"]["path"]] == [0, 1]
@@ -89,6 +90,7 @@ def test_compare_runs_every_method_and_writes_the_report(tiny_model_dir, tmp_pat
     md = (out / "report.md").read_text()
     for name in ("| base |", "| SFT |", "| Curr-RL |", "| Curr-ReFT |", "KL (nats/token)", "| SFT | 0 |"):
         assert name in md
+    assert "| method | task, first 20 RL steps |" in md
     assert (out / "domain_vs_general.png").stat().st_size > 0
     assert (out / "training_curves.png").stat().st_size > 0
     # an existing report is never replaced silently; with --overwrite the cached runs are reused
@@ -127,3 +129,26 @@ def test_compare_config_errors_name_file_line_and_field(tmp_path):
     path.write_text("methods:\n  - {name: A, source: A, model: m}\nquick:\n  overrides:\n    B: {}\n")
     with pytest.raises(ConfigError, match=r"c.yaml:5: quick.overrides.B: not a method"):
         load_compare_config(path)
+
+
+def test_the_collapse_section_reads_the_task_reward_not_trls_count():
+    """A run whose task reward never varies (TRL's count says 0: the format reward varies) reads 1.00
+    over the window; the mean is over the first `window` steps, then over all of them."""
+    collapsed = [{"step": i, "zero_variance_task": 1.0, "frac_reward_zero_std": 0.0} for i in range(1, 4)]
+    learning = [{"step": 1, "zero_variance_task": 1.0}, {"step": 2, "zero_variance_task": 0.0}]
+    result = {
+        "methods": [{"method": "GRPO"}, {"method": "RCPA"}, {"method": "SFT"}],
+        "runs": [
+            {"method": "GRPO", "curve": collapsed},
+            {"method": "RCPA", "curve": learning},
+            {"method": "RCPA", "curve": [{"step": 1, "zero_variance_task": 0.5}]},  # a second seed
+            {"method": "SFT", "curve": []},
+        ],
+    }
+    lines = zero_variance_lines(result, window=1)
+    assert "| GRPO | 1.00 | 1.00 | 0.00 | 3 |" in lines
+    assert "| RCPA | 0.75 | 0.50 | - | 2 |" in lines  # first step of both seeds: (1 + 0.5) / 2
+    assert not any(line.startswith("| SFT") for line in lines)
+    assert (
+        zero_variance_lines({"methods": [{"method": "SFT"}], "runs": [{"method": "SFT", "curve": []}]}) == []
+    )

@@ -74,6 +74,7 @@ def test_stages_run_in_order_with_metrics_and_reference_reset(tiny_model_dir, tm
     assert [m["steps"] for m in metrics] == [2, 2, 1]
     for m in metrics:
         assert 0.0 <= m["frac_reward_zero_std"] <= 1.0 and m["accuracy_reward"] is not None
+        assert 0.0 <= m["zero_variance_task"] <= 1.0  # on the accuracy reward alone
     assert [m["hand_off"]["at_global_step"] for m in metrics] == [2, 4, 5]
     # the KL anchor is the policy at stage start: the first step of every stage has KL exactly 0,
     # although the policy did move (KL > 0 later in the stage)

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import torch
 
 FORMAT_MARKERS = ("format",)
+ZERO_VARIANCE_TASK_KEY = "signal/zero_variance_task"  # the logged name of `zero_variance_fraction`
 
 
 def task_reward_columns(names: Sequence[str]) -> list[int]:

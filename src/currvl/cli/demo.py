@@ -19,7 +19,10 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from currvl.algorithms.signals import ZERO_VARIANCE_TASK_KEY
 from currvl.training.recipe import Recipe, load_recipe
+
+GRPO_LOG_KEYS = ("step", "reward", "rewards/accuracy/mean", ZERO_VARIANCE_TASK_KEY, "frac_reward_zero_std")
 
 console = Console()
 
@@ -92,11 +95,7 @@ def run_demo(workdir: Path, quick: bool = False, rebuild_base: bool = False) -> 
         "timings": timings,
         "before": {w: _summary(r) for w, r in before.items()},
         "after": {w: _summary(r) for w, r in after.items()},
-        "grpo_log": [
-            {k: h[k] for k in ("step", "reward", "rewards/accuracy/mean", "frac_reward_zero_std") if k in h}
-            for h in history
-            if "reward" in h
-        ],
+        "grpo_log": [{k: h[k] for k in GRPO_LOG_KEYS if k in h} for h in history if "reward" in h],
     }
     (workdir / "demo_report.json").write_text(json.dumps(report, indent=2))
     _print_report(report)
@@ -168,7 +167,11 @@ def _print_report(report: dict[str, Any]) -> None:
     console.print(table)
     log = report["grpo_log"]
     if log:
-        zero = sum(h.get("frac_reward_zero_std", 0.0) for h in log) / len(log)
-        console.print(f"GRPO: mean fraction of zero-variance groups {zero:.2f} over {len(log)} steps")
+        task = [h[ZERO_VARIANCE_TASK_KEY] for h in log if h.get(ZERO_VARIANCE_TASK_KEY) is not None]
+        if task:
+            console.print(
+                f"GRPO: mean fraction of groups whose task reward ties over its own rollouts "
+                f"{sum(task) / len(task):.2f} over {len(task)} steps"
+            )
     t = report["timings"]
     console.print("timings: " + ", ".join(f"{k}={v:.1f}" for k, v in t.items()))

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from currvl.algorithms.signals import ZERO_VARIANCE_TASK_KEY
 from currvl.evaluation.pareto import domain_gainers, general_at_domain, matched_domain_level, spread
 from currvl.training.config_loader import ConfigError, build_config, read_config_file, where
 from currvl.training.curriculum import SELF_IMPROVE_FOLDER, training_order
@@ -63,6 +64,9 @@ class CompareConfig:
     methods: list[MethodConfig] = field(default_factory=list)
     quick: QuickConfig = field(default_factory=QuickConfig)
     source: str = "<memory>"
+
+
+ZERO_VARIANCE_WINDOW = 20  # RL steps over which a collapse is judged: the start, before any learning
 
 
 def load_compare_config(path: str | Path, quick: bool = False) -> CompareConfig:
@@ -262,7 +266,9 @@ def _path_points(
 
 
 def _curve(run_dir: Path, upto: str | None) -> list[dict[str, float]]:
-    """Reward and zero-std fraction over the run's RL steps (stages back to back)."""
+    """Reward and zero-variance fractions over the run's RL steps (stages back to back):
+    `zero_variance_task` on the task reward over the policy's own rollouts (the collapse signal) and
+    TRL's `frac_reward_zero_std` on the total reward (format included, injected rows counted)."""
     points, offset = [], 0
     for f, hist in _histories(run_dir, upto):
         if SELF_IMPROVE_FOLDER in f.parts:
@@ -273,6 +279,7 @@ def _curve(run_dir: Path, upto: str | None) -> list[dict[str, float]]:
                 {
                     "step": offset + h["step"],
                     "reward": h["reward"],
+                    "zero_variance_task": h.get(ZERO_VARIANCE_TASK_KEY),
                     "frac_reward_zero_std": h.get("frac_reward_zero_std"),
                 }
             )
@@ -473,22 +480,41 @@ def format_report(result: dict[str, Any]) -> str:
         runs = [r for r in result["runs"] if r["method"] == name]
         vals = [statistics.fmean(r["general_categories"].get(c) or 0.0 for r in runs) for c in cats]
         lines.append(f"| {name} | " + " | ".join(f"{v:.3f}" for v in vals) + " |")
-    lines += [
-        "",
-        "Zero-variance groups (fraction of GRPO groups whose rewards all tie) over the first 5 RL steps:",
-        "",
-    ]
+    return "\n".join(lines + zero_variance_lines(result) + _matched_lines(result)) + "\n"
+
+
+def zero_variance_lines(result: dict[str, Any], window: int = ZERO_VARIANCE_WINDOW) -> list[str]:
+    """The report's section on GRPO collapse: the share of groups whose task reward ties over the
+    policy's own rollouts (`signal/zero_variance_task`), over the first `window` RL steps and over
+    all of them. TRL's `frac_reward_zero_std` is shown beside it, labelled: it counts the format
+    reward and injected reference rows, so a run whose task reward never varies can read 0 there."""
+    rows = []
     for name in [m["method"] for m in result["methods"]]:
-        fracs = [
-            p["frac_reward_zero_std"]
-            for r in result["runs"]
-            if r["method"] == name
-            for p in r["curve"][:5]
-            if p.get("frac_reward_zero_std") is not None
-        ]
-        if fracs:
-            lines.append(f"- {name}: {statistics.fmean(fracs):.2f}")
-    return "\n".join(lines + _matched_lines(result)) + "\n"
+        curves = [r["curve"] for r in result["runs"] if r["method"] == name and r["curve"]]
+
+        def mean(key: str, upto: int | None, curves: list = curves) -> str:
+            vals = [p[key] for c in curves for p in c[:upto] if p.get(key) is not None]
+            return f"{statistics.fmean(vals):.2f}" if vals else "-"
+
+        if curves:
+            steps = round(statistics.fmean(len(c) for c in curves))
+            rows.append(
+                f"| {name} | {mean('zero_variance_task', window)} | {mean('zero_variance_task', None)} "
+                f"| {mean('frac_reward_zero_std', window)} | {steps} |"
+            )
+    if not rows:
+        return []
+    return [
+        "",
+        "Zero-variance groups (GRPO collapse): the share of groups whose task reward (format rewards left "
+        "out) ties over the policy's own rollouts (injected reference rows left out), mean of the seeds; "
+        "TRL's frac_reward_zero_std counts every reward and row, so it under-reports a collapse.",
+        "",
+        f"| method | task, first {window} RL steps | task, all steps | TRL frac_reward_zero_std, "
+        f"first {window} | RL steps |",
+        "|---|---|---|---|---|",
+        *rows,
+    ]
 
 
 def _matched_lines(result: dict[str, Any]) -> list[str]:
@@ -576,9 +602,10 @@ def plot_curves(rows: list[dict[str, Any]], path: Path) -> Path:
         label = " = ".join(names)
         steps = [p["step"] for p in r["curve"]]
         axes[0].plot(steps, [p["reward"] for p in r["curve"]], label=label)
-        axes[1].plot(steps, [p["frac_reward_zero_std"] for p in r["curve"]], label=label)
+        task = [p.get("zero_variance_task") for p in r["curve"]]
+        axes[1].plot(steps, [float("nan") if v is None else v for v in task], label=label)
     axes[0].set_title("reward")
-    axes[1].set_title("fraction of zero-variance groups")
+    axes[1].set_title("zero-variance groups, task reward (own rollouts)")
     for ax in axes:
         ax.set_xlabel("RL step")
     axes[0].legend(fontsize=7)

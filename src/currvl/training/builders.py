@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from currvl.algorithms.signals import ZERO_VARIANCE_TASK_KEY
 from currvl.data.sources import load_source
 from currvl.models.loading import load_model
 from currvl.training.datasets import to_grpo_dataset, to_sft_dataset
@@ -212,7 +213,7 @@ def plot_training_curves(history: list[dict[str, Any]], path: Path) -> Path | No
             "reward",
             "frac_reward_zero_std",
             "rewards/accuracy/mean",
-            "signal/zero_variance_task",
+            ZERO_VARIANCE_TASK_KEY,
             "signal/concept_rate",
             "signal/reference_logprob",
         )

@@ -19,6 +19,7 @@ from typing import Any
 from transformers import TrainerCallback
 from transformers.trainer_utils import get_last_checkpoint
 
+from currvl.algorithms.signals import ZERO_VARIANCE_TASK_KEY
 from currvl.data.formats import convert
 from currvl.training.curriculum import Curriculum, Stage, Transition, stage_folder
 from currvl.training.recipe import Recipe
@@ -51,7 +52,8 @@ class CurriculumCallback(TrainerCallback):
 
 
 def stage_metrics(stage: Stage, history: list[dict[str, Any]], first_steps: int = 5) -> dict[str, Any]:
-    """What a person compares across stages: rewards and how many groups carried no signal."""
+    """What a person compares across stages: rewards and how many groups carried no signal (on the
+    task reward over the policy's own rollouts, and TRL's count over every reward and row)."""
     steps = [h for h in history if "reward" in h]
 
     def mean(key: str, rows: list[dict[str, Any]]) -> float | None:
@@ -66,6 +68,8 @@ def stage_metrics(stage: Stage, history: list[dict[str, Any]], first_steps: int 
         "accuracy_reward": mean(ACCURACY_KEY, steps),
         "frac_reward_zero_std": mean("frac_reward_zero_std", steps),
         f"frac_reward_zero_std_first_{first_steps}": mean("frac_reward_zero_std", steps[:first_steps]),
+        "zero_variance_task": mean(ZERO_VARIANCE_TASK_KEY, steps),
+        f"zero_variance_task_first_{first_steps}": mean(ZERO_VARIANCE_TASK_KEY, steps[:first_steps]),
     }
 
 

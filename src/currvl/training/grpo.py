@@ -37,6 +37,7 @@ from trl import GRPOTrainer
 from currvl.algorithms.dynamic_sampling import DynamicSamplingConfig, informative_groups, rows_of_groups
 from currvl.algorithms.grpo import LOSS_TYPES, GRPOLossConfig, grpo_loss
 from currvl.algorithms.signals import (
+    ZERO_VARIANCE_TASK_KEY,
     answer_token_mask,
     task_reward,
     task_reward_columns,
@@ -158,7 +159,7 @@ class CurrvlGRPOTrainer(
             if task is not None and task.numel() == exclude.numel():
                 frac = zero_variance_fraction(task, self.num_generations, exclude)
                 if frac is not None:
-                    metrics["signal/zero_variance_task"].append(frac)
+                    metrics[ZERO_VARIANCE_TASK_KEY].append(frac)
         ids = [
             [int(t) for t, m in zip(row, mask, strict=True) if m]
             for row, mask in zip(out["completion_ids"].tolist(), out["completion_mask"].tolist(), strict=True)
