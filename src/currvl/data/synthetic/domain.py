@@ -184,10 +184,15 @@ def blank_scan(
     return img, organ, xx, yy, nprng
 
 
-def to_image(img: np.ndarray, nprng: np.random.Generator) -> Image.Image:
-    """Add the sensor noise and quantise a painted scan to an RGB image."""
+def sensor_readout(img: np.ndarray, nprng: np.random.Generator) -> np.ndarray:
+    """A painted scan with the sensor noise added, quantised to 0-255 (uint8)."""
     noisy = img + nprng.normal(0.0, _NOISE_STD, size=img.shape).astype(np.float32)
-    return Image.fromarray(np.clip(np.rint(noisy), 0, 255).astype(np.uint8)).convert("RGB")
+    return np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
+
+
+def to_image(img: np.ndarray, nprng: np.random.Generator) -> Image.Image:
+    """A painted scan as the grey RGB image a scanner shows."""
+    return Image.fromarray(sensor_readout(img, nprng)).convert("RGB")
 
 
 def _render(
