@@ -43,6 +43,7 @@ def _write_configs(tmp_path, model_dir):
         "domain": "synthetic:scan",
         "general_n": 5,
         "domain_n": 3,
+        "ood_split": "test_ood",
         "methods": [
             {"name": "SFT", "recipe": str(tmp_path / "sft.yaml")},
             {"name": "Curr-RL", "source": "Curr-ReFT", "model": "stage0-judge/final"},
@@ -66,6 +67,9 @@ def test_compare_runs_every_method_and_writes_the_report(tiny_model_dir, tmp_pat
         assert row["domain_after"] == evals["domain"]["score"]
         assert row["general_after"] == evals["general"]["score"]
         assert evals["general"]["n"] == 4 and evals["domain"]["n"] == 3  # quick: general_n 4
+        assert row["domain_ood_after"] == evals["domain_ood"]["score"] and evals["domain_ood"]["n"] == 3
+        assert row["domain_ood_delta"] == row["domain_ood_after"] - report["base"]["domain_ood"]
+        assert set(row["domain_categories"]) == set(evals["domain"]["tasks"])
         kl = json.loads((out / "evals" / f"{row['method']}-seed0.kl.json").read_text())
         assert row["kl_base_tuned"] == kl["kl_per_token"] and kl["kl_per_token"] >= 0.0
         assert row["retention_ci95"] is None or len(row["retention_ci95"]) == 2
@@ -91,6 +95,7 @@ def test_compare_runs_every_method_and_writes_the_report(tiny_model_dir, tmp_pat
     for name in ("| base |", "| SFT |", "| Curr-RL |", "| Curr-ReFT |", "KL (nats/token)", "| SFT | 0 |"):
         assert name in md
     assert "| method | task, first 20 RL steps |" in md
+    assert "test_ood (delta over base) |" in md
     assert (out / "domain_vs_general.png").stat().st_size > 0
     assert (out / "training_curves.png").stat().st_size > 0
     # an existing report is never replaced silently; with --overwrite the cached runs are reused

@@ -55,6 +55,9 @@ class CompareConfig:
     domain: str = "synthetic:scan"
     general_n: int = 1000
     domain_n: int = 500
+    # a second held-out split of the domain (e.g. "test_ood": another count range or layout), scored on
+    # domain_n items of every final model beside the in-domain split
+    ood_split: str | None = None
     seeds: list[int] = field(default_factory=lambda: [0])
     # The path along training: up to `checkpoints` saved checkpoints of each run (evenly spaced, 0 = none)
     # are evaluated on the first `curve_general_n` / `curve_domain_n` items of the same probes.
@@ -66,6 +69,7 @@ class CompareConfig:
     source: str = "<memory>"
 
 
+OOD_SET = "domain_ood"  # the evaluation's name for the domain's ood_split
 ZERO_VARIANCE_WINDOW = 20  # RL steps over which a collapse is judged: the start, before any learning
 
 
@@ -197,13 +201,15 @@ def _evaluate(
     """Greedy evaluation on the general probe and the domain split (first `sizes` items; default the
     config's full probe sizes), cached."""
     from currvl.evaluation.evaluate import evaluate_model
-    from currvl.evaluation.probe import probe_sets
+    from currvl.evaluation.probe import domain_split, probe_sets
     from currvl.models.loading import inference_placement
 
     if cache.exists():
         return json.loads(cache.read_text())
     general_n, domain_n = sizes or (cfg.general_n, cfg.domain_n)
     sets = probe_sets(cfg.domain, general_n=general_n, domain_n=domain_n)
+    if sizes is None and cfg.ood_split:
+        sets[OOD_SET] = domain_split(cfg.domain, domain_n, split=cfg.ood_split)
     results = evaluate_model(model_dir, sets, batch_size=32, max_new_tokens=64, **inference_placement())
     cache.parent.mkdir(parents=True, exist_ok=True)
     cache.write_text(json.dumps(results))
@@ -335,6 +341,8 @@ def run_compare(cfg: CompareConfig, overwrite: bool = False) -> dict[str, Any]:
                     **report["summary"],
                     "general_categories": {c: r["after"] for c, r in report["general_categories"].items()},
                     "format_leak": _leak_rate(results["general"]),
+                    "domain_categories": _category_scores(results["domain"]),
+                    **_ood_fields(base_results, results),
                     "wall_s": info["wall_s"],
                     "steps": info["steps"],
                     "model": info["model"],
@@ -348,6 +356,8 @@ def run_compare(cfg: CompareConfig, overwrite: bool = False) -> dict[str, Any]:
         "general": base_results["general"]["score"],
         "general_categories": {c: t["score"] for c, t in base_results["general"]["tasks"].items()},
         "format_leak": _leak_rate(base_results["general"]),
+        "domain_categories": _category_scores(base_results["domain"]),
+        "domain_ood": base_results[OOD_SET]["score"] if OOD_SET in base_results else None,
     }
     result = {
         "date": time.strftime("%Y-%m-%d"),
@@ -355,6 +365,7 @@ def run_compare(cfg: CompareConfig, overwrite: bool = False) -> dict[str, Any]:
         "seeds": cfg.seeds,
         "general_n": cfg.general_n,
         "domain_n": cfg.domain_n,
+        "ood_split": cfg.ood_split,
         "base": base_summary,
         "methods": summary,
         "runs": rows,
@@ -392,6 +403,25 @@ def matched_retention(rows: list[dict[str, Any]], base_point: dict[str, Any]) ->
     return out
 
 
+def _category_scores(result: dict[str, Any]) -> dict[str, float]:
+    return {c: t["score"] for c, t in result["tasks"].items()}
+
+
+def _ood_fields(base_results: dict[str, Any], results: dict[str, Any]) -> dict[str, Any]:
+    """The final model on the domain's ood split: score and the paired delta over the base's."""
+    from currvl.evaluation.stats import paired_bootstrap, paired_scores
+
+    if OOD_SET not in results or OOD_SET not in base_results:
+        return {}
+    before, after = paired_scores(base_results[OOD_SET]["records"], results[OOD_SET]["records"])
+    boot = paired_bootstrap(before, after)
+    return {
+        "domain_ood_after": results[OOD_SET]["score"],
+        "domain_ood_delta": boot["delta"],
+        "domain_ood_delta_ci95": boot["delta_ci95"],
+    }
+
+
 def _leak_rate(result: dict[str, Any]) -> float | None:
     """Open general questions answered with yes/no or a letter (None for evaluations cached before it)."""
     leak = result.get("format_leak")
@@ -413,6 +443,7 @@ def summarize_rows(rows: list[dict[str, Any]], order: list[str]) -> list[dict[st
         entry: dict[str, Any] = {"method": name, "seeds": len(mine)}
         keys = (
             "domain_after",
+            "domain_ood_after",
             "general_after",
             "retention",
             "kl_base_tuned",
@@ -421,7 +452,7 @@ def summarize_rows(rows: list[dict[str, Any]], order: list[str]) -> list[dict[st
             "steps",
         )
         for key in keys:
-            mean, sd = _mean_sd([r[key] for r in mine])
+            mean, sd = _mean_sd([r.get(key) for r in mine])
             entry[key], entry[f"{key}_sd"] = mean, sd
         out.append(entry)
     return out
@@ -480,7 +511,37 @@ def format_report(result: dict[str, Any]) -> str:
         runs = [r for r in result["runs"] if r["method"] == name]
         vals = [statistics.fmean(r["general_categories"].get(c) or 0.0 for r in runs) for c in cats]
         lines.append(f"| {name} | " + " | ".join(f"{v:.3f}" for v in vals) + " |")
+    lines += domain_category_lines(result)
     return "\n".join(lines + zero_variance_lines(result) + _matched_lines(result)) + "\n"
+
+
+def domain_category_lines(result: dict[str, Any]) -> list[str]:
+    """Domain accuracy per category (after), and the ood split with its paired delta over the base."""
+    b = result["base"]
+    cats = list(b.get("domain_categories") or {})
+    ood = result.get("ood_split") and b.get("domain_ood") is not None
+    if not cats:
+        return []
+    head = ["method", *cats, *([f"{result['ood_split']} (delta over base)"] if ood else [])]
+    lines = ["", "Domain accuracy per category (after):", "", "| " + " | ".join(head) + " |"]
+    lines.append("|---|" + "---|" * (len(head) - 1))
+    base_ood = [_fmt(b["domain_ood"])] if ood else []
+    lines.append(
+        "| base | " + " | ".join([*(f"{b['domain_categories'][c]:.3f}" for c in cats), *base_ood]) + " |"
+    )
+    for name in [m["method"] for m in result["methods"]]:
+        runs = [r for r in result["runs"] if r["method"] == name]
+        cells = [f"{statistics.fmean(r['domain_categories'].get(c) or 0.0 for r in runs):.3f}" for c in cats]
+        if ood:
+            cells.append(
+                "; ".join(
+                    f"{_fmt(r.get('domain_ood_after'))} "
+                    f"({_interval(r.get('domain_ood_delta'), r.get('domain_ood_delta_ci95'))})"
+                    for r in runs
+                )
+            )
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def zero_variance_lines(result: dict[str, Any], window: int = ZERO_VARIANCE_WINDOW) -> list[str]:
