@@ -1,10 +1,11 @@
-"""Print how far each domain's yes/no and choice splits can be answered without the image.
+"""Print how far each domain's yes/no, choice and open splits can be answered without the image.
 
     .venv/bin/python benchmarks/blind_baselines.py            # 800 train / 800 test items per split
     .venv/bin/python benchmarks/blind_baselines.py --n 2000
 
 Every baseline (answer prior, option position, option text prior, nearest-centre box) is fitted on
 the training split in the same form and scored on the held-out one; see currvl.evaluation.blind.
+The open form's answer prior is the floor a method's open domain score must clear to mean anything.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import json
 
 from currvl.data.formats import convert
 from currvl.data.synthetic import make_samples
-from currvl.evaluation.blind import blind_baselines, worst_excess
+from currvl.evaluation.blind import blind_baselines, open_answer_prior, worst_excess
 
 SPLITS = (("scan_qa", "test"), ("scan_qa", "test_ood"), ("scan", "test"))
 
@@ -39,6 +40,12 @@ def main() -> None:
             for c, row in r["categories"].items():
                 cells = "  ".join(f"{k} {v:.3f}" for k, v in row.items() if k not in ("n", "chance"))
                 print(f"{'':<18} {'':<7} {row['n']:>5} {row['chance']:>7.3f}    {c}: {cells}")
+        prior = open_answer_prior(train, test)
+        results[f"{world}/{split}/open"] = prior
+        cells = "  ".join(f"{c} {v:.3f}" for c, v in prior["categories"].items())
+        print(
+            f"{world + '/' + split:<18} {'open':<7} {len(test):>5} {'':>7}  answer_prior {prior['score']:.3f}  ({cells})"
+        )
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)

@@ -7,7 +7,7 @@ import pytest
 from currvl.data.formats import box_distractors, convert
 from currvl.data.schema import OPTION_LETTERS
 from currvl.data.synthetic import make_samples
-from currvl.evaluation.blind import blind_baselines, worst_excess
+from currvl.evaluation.blind import blind_baselines, open_answer_prior, worst_excess
 
 N = 400
 
@@ -68,3 +68,14 @@ def test_blind_baselines_refuse_open_items(worlds):
     train, test = worlds[("scan", "test")]
     with pytest.raises(ValueError, match="one yes_no or choice form"):
         blind_baselines(train, test)
+
+
+def test_open_answer_prior_is_the_floor_of_two_answer_questions(worlds):
+    """Open scan_qa: "left" every time scores half of the side and size questions, and no count
+    answer beats a quarter; the floor a method's open score must clear."""
+    train, test = worlds[("scan_qa", "test")]
+    prior = open_answer_prior(train, test)
+    assert prior["categories"]["spot_side"] == pytest.approx(0.5, abs=0.02)
+    assert prior["categories"]["spot_larger"] == pytest.approx(0.5, abs=0.02)
+    assert prior["categories"]["speck_count"] == pytest.approx(0.25, abs=0.02)
+    assert 0.25 < prior["score"] < 0.4

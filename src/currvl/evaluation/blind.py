@@ -155,6 +155,17 @@ def blind_baselines(train: list[Sample], test: list[Sample]) -> dict[str, Any]:
     return out
 
 
+def open_answer_prior(train: list[Sample], test: list[Sample]) -> dict[str, Any]:
+    """The open form's blind floor: the train split's most common answer to each question (else
+    category), given to every `test` item without its image and scored by the evaluation's own
+    rules (exact match, IoU for boxes). A two-answer category ("left" or "right") floors at 0.5."""
+    from currvl.evaluation.evaluate import score_completions
+
+    predict = _answer_prior(train)
+    scored = score_completions(test, [f"<answer>{predict(s)}</answer>" for s in test])
+    return {"score": scored["score"], "categories": {c: t["score"] for c, t in scored["tasks"].items()}}
+
+
 def worst_excess(result: dict[str, Any]) -> float:
     """The largest margin of any baseline over chance, overall or in any category."""
     margins = [v - result["chance"] for v in result["baselines"].values()]
