@@ -341,7 +341,7 @@ def run_compare(cfg: CompareConfig, overwrite: bool = False) -> dict[str, Any]:
                     **report["summary"],
                     "general_categories": {c: r["after"] for c, r in report["general_categories"].items()},
                     "format_leak": _leak_rate(results["general"]),
-                    "domain_categories": _category_scores(results["domain"]),
+                    "domain_categories": {c: r["after"] for c, r in report["domain_categories"].items()},
                     **_ood_fields(base_results, results),
                     "wall_s": info["wall_s"],
                     "steps": info["steps"],
@@ -354,7 +354,7 @@ def run_compare(cfg: CompareConfig, overwrite: bool = False) -> dict[str, Any]:
     base_summary = {
         "domain": base_results["domain"]["score"],
         "general": base_results["general"]["score"],
-        "general_categories": {c: t["score"] for c, t in base_results["general"]["tasks"].items()},
+        "general_categories": _category_scores(base_results["general"]),
         "format_leak": _leak_rate(base_results["general"]),
         "domain_categories": _category_scores(base_results["domain"]),
         "domain_ood": base_results[OOD_SET]["score"] if OOD_SET in base_results else None,
@@ -408,17 +408,17 @@ def _category_scores(result: dict[str, Any]) -> dict[str, float]:
 
 
 def _ood_fields(base_results: dict[str, Any], results: dict[str, Any]) -> dict[str, Any]:
-    """The final model on the domain's ood split: score and the paired delta over the base's."""
-    from currvl.evaluation.stats import paired_bootstrap, paired_scores
+    """The final model on the domain's ood split: score and the paired delta over the base's (the
+    forgetting report's row for one set)."""
+    from currvl.evaluation.forgetting import compare_sets
 
     if OOD_SET not in results or OOD_SET not in base_results:
         return {}
-    before, after = paired_scores(base_results[OOD_SET]["records"], results[OOD_SET]["records"])
-    boot = paired_bootstrap(before, after)
+    row = compare_sets(base_results[OOD_SET], results[OOD_SET], retention=False)
     return {
-        "domain_ood_after": results[OOD_SET]["score"],
-        "domain_ood_delta": boot["delta"],
-        "domain_ood_delta_ci95": boot["delta_ci95"],
+        "domain_ood_after": row["after"],
+        "domain_ood_delta": row["delta"],
+        "domain_ood_delta_ci95": row.get("delta_ci95"),
     }
 
 
@@ -509,10 +509,14 @@ def format_report(result: dict[str, Any]) -> str:
     lines.append("| base | " + " | ".join(f"{b['general_categories'][c]:.3f}" for c in cats) + " |")
     for name in [m["method"] for m in result["methods"]]:
         runs = [r for r in result["runs"] if r["method"] == name]
-        vals = [statistics.fmean(r["general_categories"].get(c) or 0.0 for r in runs) for c in cats]
-        lines.append(f"| {name} | " + " | ".join(f"{v:.3f}" for v in vals) + " |")
+        lines.append(f"| {name} | " + " | ".join(_category_means(runs, "general_categories", cats)) + " |")
     lines += domain_category_lines(result)
     return "\n".join(lines + zero_variance_lines(result) + _matched_lines(result)) + "\n"
+
+
+def _category_means(runs: list[dict[str, Any]], key: str, cats: list[str]) -> list[str]:
+    """Each category's score (runs[i][key][category]) as the mean over the runs (seeds), formatted."""
+    return [f"{statistics.fmean(r[key].get(c) or 0.0 for r in runs):.3f}" for c in cats]
 
 
 def domain_category_lines(result: dict[str, Any]) -> list[str]:
@@ -531,7 +535,7 @@ def domain_category_lines(result: dict[str, Any]) -> list[str]:
     )
     for name in [m["method"] for m in result["methods"]]:
         runs = [r for r in result["runs"] if r["method"] == name]
-        cells = [f"{statistics.fmean(r['domain_categories'].get(c) or 0.0 for r in runs):.3f}" for c in cats]
+        cells = _category_means(runs, "domain_categories", cats)
         if ood:
             cells.append(
                 "; ".join(
@@ -552,16 +556,12 @@ def zero_variance_lines(result: dict[str, Any], window: int = ZERO_VARIANCE_WIND
     rows = []
     for name in [m["method"] for m in result["methods"]]:
         curves = [r["curve"] for r in result["runs"] if r["method"] == name and r["curve"]]
-
-        def mean(key: str, upto: int | None, curves: list = curves) -> str:
-            vals = [p[key] for c in curves for p in c[:upto] if p.get(key) is not None]
-            return f"{statistics.fmean(vals):.2f}" if vals else "-"
-
         if curves:
             steps = round(statistics.fmean(len(c) for c in curves))
             rows.append(
-                f"| {name} | {mean('zero_variance_task', window)} | {mean('zero_variance_task', None)} "
-                f"| {mean('frac_reward_zero_std', window)} | {steps} |"
+                f"| {name} | {_curve_mean(curves, 'zero_variance_task', window)} "
+                f"| {_curve_mean(curves, 'zero_variance_task', None)} "
+                f"| {_curve_mean(curves, 'frac_reward_zero_std', window)} | {steps} |"
             )
     if not rows:
         return []
@@ -576,6 +576,12 @@ def zero_variance_lines(result: dict[str, Any], window: int = ZERO_VARIANCE_WIND
         "|---|---|---|---|---|",
         *rows,
     ]
+
+
+def _curve_mean(curves: list[list[dict[str, Any]]], key: str, upto: int | None) -> str:
+    """Mean of `key` over the first `upto` points (all when None) of every curve; "-" when none has it."""
+    vals = [p[key] for c in curves for p in c[:upto] if p.get(key) is not None]
+    return f"{statistics.fmean(vals):.2f}" if vals else "-"
 
 
 def _matched_lines(result: dict[str, Any]) -> list[str]:

@@ -104,6 +104,11 @@ def _all_records(before: dict[str, Any] | None, after: dict[str, Any] | None) ->
     return ((before or {}).get("records") or [], (after or {}).get("records") or [])
 
 
+def compare_sets(before: dict[str, Any] | None, after: dict[str, Any] | None, *, retention: bool) -> dict:
+    """One set's row (score before/after, delta, paired intervals over all its items; see `_compare`)."""
+    return _compare(before, after, retention=retention, records=_all_records(before, after))
+
+
 def forgetting_report(
     base_results: dict[str, dict[str, Any]],
     tuned_results: dict[str, dict[str, Any]],
@@ -123,20 +128,10 @@ def forgetting_report(
     for name, results in (("base", base_results), ("tuned", tuned_results)):
         if "general" not in results:
             raise ValueError(f"{name} results have no 'general' suite (keys: {', '.join(results) or 'none'})")
-    general = _compare(
-        base_results["general"],
-        tuned_results["general"],
-        retention=True,
-        records=_all_records(base_results["general"], tuned_results["general"]),
-    )
+    general = compare_sets(base_results["general"], tuned_results["general"], retention=True)
     has_domain = "domain" in base_results or "domain" in tuned_results
     domain = (
-        _compare(
-            base_results.get("domain"),
-            tuned_results.get("domain"),
-            retention=False,
-            records=_all_records(base_results.get("domain"), tuned_results.get("domain")),
-        )
+        compare_sets(base_results.get("domain"), tuned_results.get("domain"), retention=False)
         if has_domain
         else None
     )
