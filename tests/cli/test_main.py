@@ -72,6 +72,20 @@ def test_eval_writes_per_category_json(tiny_model_dir, tmp_path):
         assert 0.0 <= t["ci95"][0] <= t["score"] <= t["ci95"][1] <= 1.0
 
 
+@pytest.mark.parametrize("fmt", ["judge", "choice"])
+def test_eval_asks_the_questions_in_the_chosen_form(tiny_model_dir, tmp_path, fmt):
+    out = tmp_path / "scores.json"
+    args = ["eval", "--model", str(tiny_model_dir), "--data", "synthetic:scan_qa:8", "--format", fmt]
+    assert main([*args, "--out", str(out), "--max-new-tokens", "2"]) == 0
+    records = json.loads(out.read_text())["records"]
+    answers = [r["answer"] for r in records]
+    if fmt == "judge":  # balanced: half the candidates are true
+        assert sorted(answers) == ["no"] * 4 + ["yes"] * 4
+    else:
+        assert all(a in "ABCD" and len(a) == 1 for a in answers)
+    assert {r["task"] for r in records} == {"yes_no" if fmt == "judge" else "choice"}
+
+
 def test_self_improve_writes_kept_set_and_stats(tiny_model_dir, tmp_path, capsys):
     out = tmp_path / "si"
     args = [

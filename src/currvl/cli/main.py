@@ -76,6 +76,8 @@ def _refuse_existing(paths: list[Path], overwrite: bool) -> None:
 def cmd_eval(args: argparse.Namespace) -> int:
     """`currvl eval`: one model on one dataset, base vs tuned (forgetting report), or lmms-eval tasks."""
     if args.harness == "lmms-eval":
+        if args.format != "open":
+            raise SystemExit("--format is for the currvl harness (lmms-eval tasks fix their own form)")
         return _eval_lmms(args)
     if args.tasks:
         raise SystemExit("--tasks is for --harness lmms-eval")
@@ -97,12 +99,21 @@ def _eval_single(args: argparse.Namespace) -> int:
     samples = load_source(args.data, image_root=args.image_root, split=args.split)
     if args.limit:
         samples = samples[: args.limit]
+    samples = _in_format(samples, args.format)
     result = evaluate_model(args.model, {"data": samples}, **_eval_kwargs(args))["data"]
     print(format_scores({Path(args.model).name: result}))
     if args.out:
         write_report(result, args.out)
         print(f"wrote {args.out}")
     return 0
+
+
+def _in_format(samples: list[dict[str, Any]], fmt: str) -> list[dict[str, Any]]:
+    """The samples as yes/no or multiple-choice questions (Curr-ReFT's judge and choice forms, the rule
+    training uses: balanced truths, same-category distractors), or unchanged for "open"."""
+    from currvl.data.formats import convert
+
+    return samples if fmt == "open" else convert(samples, fmt)
 
 
 def _eval_kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -163,6 +174,8 @@ def _eval_forgetting(args: argparse.Namespace) -> int:
         split=args.split,
         image_root=args.image_root,
     )
+    if "domain" in sets:
+        sets["domain"] = _in_format(sets["domain"], args.format)
     results = {}
     for label, path in (("base", args.base), ("tuned", args.model)):
         print(f"evaluating {label} model {path} on {', '.join(f'{k} ({len(v)})' for k, v in sets.items())}")
@@ -187,6 +200,7 @@ def _eval_forgetting(args: argparse.Namespace) -> int:
         "general_n": len(sets["general"]),
         "domain_n": len(sets["domain"]) if "domain" in sets else 0,
         "split": args.split,
+        "format": args.format,
         "seed": args.seed,
         "max_new_tokens": args.max_new_tokens,
     }
@@ -421,6 +435,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="skip KL(base || tuned) on the general probe (it holds both models in memory at once)",
     )
     e.add_argument("--split", default="test")
+    e.add_argument(
+        "--format",
+        choices=["open", "judge", "choice"],
+        default="open",
+        help="ask the --data (or domain) questions as they are (open), as yes/no (judge) or as multiple "
+        "choice: the curriculum's forms",
+    )
     e.add_argument("--image-root")
     e.add_argument(
         "--out",
