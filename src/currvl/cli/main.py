@@ -91,6 +91,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _eval_single(args: argparse.Namespace) -> int:
+    from currvl.data.formats import convert
     from currvl.data.sources import load_source
     from currvl.evaluation.evaluate import evaluate_model, format_scores, write_report
 
@@ -99,21 +100,13 @@ def _eval_single(args: argparse.Namespace) -> int:
     samples = load_source(args.data, image_root=args.image_root, split=args.split)
     if args.limit:
         samples = samples[: args.limit]
-    samples = _in_format(samples, args.format)
+    samples = convert(samples, args.format)  # the curriculum's rule for judge/choice; open unchanged
     result = evaluate_model(args.model, {"data": samples}, **_eval_kwargs(args))["data"]
     print(format_scores({Path(args.model).name: result}))
     if args.out:
         write_report(result, args.out)
         print(f"wrote {args.out}")
     return 0
-
-
-def _in_format(samples: list[dict[str, Any]], fmt: str) -> list[dict[str, Any]]:
-    """The samples as yes/no or multiple-choice questions (Curr-ReFT's judge and choice forms, the rule
-    training uses: balanced truths, same-category distractors), or unchanged for "open"."""
-    from currvl.data.formats import convert
-
-    return samples if fmt == "open" else convert(samples, fmt)
 
 
 def _eval_kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -159,6 +152,7 @@ def _finish_report(
 
 
 def _eval_forgetting(args: argparse.Namespace) -> int:
+    from currvl.data.formats import convert
     from currvl.evaluation.evaluate import evaluate_model
     from currvl.evaluation.probe import probe_sets
 
@@ -175,7 +169,7 @@ def _eval_forgetting(args: argparse.Namespace) -> int:
         image_root=args.image_root,
     )
     if "domain" in sets:
-        sets["domain"] = _in_format(sets["domain"], args.format)
+        sets["domain"] = convert(sets["domain"], args.format)
     results = {}
     for label, path in (("base", args.base), ("tuned", args.model)):
         print(f"evaluating {label} model {path} on {', '.join(f'{k} ({len(v)})' for k, v in sets.items())}")
