@@ -13,6 +13,7 @@ from currvl.algorithms.rcpa import (
     RCPAConfig,
     difficulty_order,
     difficulty_weights,
+    failed_groups,
     imitation_nll,
     imitation_weight,
     prefix_length,
@@ -136,9 +137,28 @@ def test_difficulty_order_is_deterministic():
     assert difficulty_order(d, "none") == list(range(len(d)))
 
 
+def test_failed_groups_are_those_where_no_own_rollout_scores():
+    nan = float("nan")
+    # groups of 3: all zero | one scores | zero and unscorable | none scorable
+    task = torch.tensor([0.0, 0.0, 0.0, 0.3, 0.0, 0.0, 0.0, nan, nan, nan, nan, nan])
+    assert failed_groups(task, 3).tolist() == [True, False, True, False]
+    # an injected reference row that scores does not rescue its group
+    task = torch.tensor([0.0, 1.0, 0.0, 1.0, 0.0, 0.0])
+    exclude = torch.tensor([False, True, False, False, False, True])
+    assert failed_groups(task, 3, exclude).tolist() == [True, False]
+    with pytest.raises(ValueError):
+        failed_groups(task, 4)
+
+
 @pytest.mark.parametrize(
     "bad",
-    [{"schedule": "linearr"}, {"rho_max": 1.5}, {"delta_min": 0.5, "delta_max": 0.2}, {"constraint": "x"}],
+    [
+        {"schedule": "linearr"},
+        {"rho_max": 1.5},
+        {"delta_min": 0.5, "delta_max": 0.2},
+        {"constraint": "x"},
+        {"guidance": "sometimes"},
+    ],
 )
 def test_bad_config_values_fail(bad):
     with pytest.raises(ValueError):

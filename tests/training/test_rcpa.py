@@ -78,6 +78,46 @@ def test_forced_tokens_are_exactly_the_reference_prefix(tiny_model_dir, tmp_path
     assert not out["reference_member"].any()
 
 
+def test_guidance_on_failure_constrains_only_groups_that_all_fail(tiny_model_dir, tmp_path):
+    """BREAD-style guidance: the free rollouts of group 0 score, group 1's all fail, so only group 1 is
+    sampled again with the forced reference prefix; the signal metrics describe the free round."""
+    state: dict = {}
+
+    def first_group_scores(prompts, completions, **kwargs):
+        trainer = state["trainer"]
+        free = trainer._forced is None and trainer.rho > 0
+        return [1.0 if free and i < 2 else 0.0 for i in range(len(completions))]
+
+    trainer = _trainer(
+        tiny_model_dir,
+        tmp_path,
+        reward_funcs=[*get_reward_funcs(["format"]), first_group_scores],
+        rho_max=0.5,
+        steps=10,
+        guidance="on_failure",
+    )
+    state["trainer"] = trainer
+    batch, out = _rollouts(trainer)
+    assert out["forced_mask"][:2].sum() == 0  # group 0 kept its free rollouts
+    ref = trainer.processing_class.tokenizer(batch[2]["reference"], add_special_tokens=False)["input_ids"]
+    k = prefix_length(0.5, len(ref))
+    for i in (2, 3):  # group 1 was resampled under the constraint
+        assert out["completion_ids"][i, :k].tolist() == ref[:k]
+        assert out["forced_mask"][i].sum() == k
+    metrics = trainer._metrics["train"]
+    assert metrics["rcpa/guided_fraction"][-1] == 0.5
+    assert metrics["signal/zero_variance_task"][-1] == 1.0  # both free groups tie (1,1 and 0,0)
+    assert metrics["rcpa/forced_tokens"][-1] == pytest.approx(k / 2)
+    # when every group fails, every group is guided, exactly as with guidance "always"
+    trainer.reward_funcs = [
+        trainer.reward_funcs[0],
+        lambda prompts, completions, **kw: [0.0] * len(completions),
+    ]
+    _, out = _rollouts(trainer)
+    assert metrics["rcpa/guided_fraction"][-1] == 1.0
+    assert (out["forced_mask"].sum(dim=1) > 0).all()
+
+
 def _loss_grad(trainer, out):
     """d loss / d per-token log-prob, for every completion position."""
     logps, entropies = trainer._policy_logps(trainer.model, out)

@@ -22,6 +22,7 @@ SCHEDULES = ("linear", "cosine", "step")
 PROGRESS = ("steps", "familiarity")
 FAMILIARITY_SIGNALS = ("reward", "likelihood")
 CONSTRAINTS = ("prefix", "reference_member")
+GUIDANCE = ("always", "on_failure")
 WEIGHTINGS = ("none", "gaussian", "linear")
 ORDERINGS = ("none", "easy_to_hard", "window")
 REWARD_SCOPES = ("full", "continuation")
@@ -38,6 +39,10 @@ class RCPAConfig:
     offset: int = 0  # tokens taken off every prefix
     per_rollout_prefix: bool = False  # True: k ~ U[0, ceil(rho L)] per rollout (variance inside a group)
     constraint: str = "prefix"  # or "reference_member": the reference itself joins each group
+    # Which groups are constrained: every one ("always", the spec), or only groups whose free rollouts
+    # all fail on the task reward ("on_failure", as BREAD and Guide-GRPO do): each step samples freely
+    # first and resamples the failed groups under the constraint of the current rho.
+    guidance: str = "always"
     # Progress driven by familiarity instead of steps: p rises by `familiarity_increment` each time
     # the windowed mean of the signal reaches `familiarity_threshold` (then the window starts over).
     progress: str = "steps"
@@ -68,6 +73,7 @@ class RCPAConfig:
             "progress": (self.progress, PROGRESS),
             "familiarity_signal": (self.familiarity_signal, FAMILIARITY_SIGNALS),
             "constraint": (self.constraint, CONSTRAINTS),
+            "guidance": (self.guidance, GUIDANCE),
             "weighting": (self.weighting, WEIGHTINGS),
             "ordering": (self.ordering, ORDERINGS),
             "reward_scope": (self.reward_scope, REWARD_SCOPES),
@@ -173,6 +179,25 @@ class Progress:
         self.step = int(state["step"])
         self.advances = list(state["advances"])
         self._window = deque(state["window"])
+
+
+def failed_groups(
+    task_rewards: torch.Tensor, group_size: int, exclude: torch.Tensor | None = None
+) -> torch.Tensor:
+    """(groups,) bool: True where every counted rollout of the group scores <= 0 on the task reward.
+
+    `task_rewards` is (groups * group_size,), groups contiguous. Rows in `exclude` (injected
+    references) and unscorable rows (NaN) do not count; a group with no counted row has not failed
+    (there is nothing a constraint could fix).
+    """
+    if task_rewards.numel() % group_size:
+        raise ValueError(f"{task_rewards.numel()} rewards do not split into groups of {group_size}")
+    counted = ~torch.isnan(task_rewards)
+    if exclude is not None:
+        counted &= ~exclude.to(torch.bool).to(task_rewards.device)
+    scored = torch.where(counted, task_rewards, torch.full_like(task_rewards, -torch.inf))
+    best = scored.view(-1, group_size).max(dim=1).values
+    return counted.view(-1, group_size).any(dim=1) & (best <= 0)
 
 
 # --- losses -----------------------------------------------------------------------------------------

@@ -17,10 +17,12 @@ from typing import Any
 import torch
 from transformers import TrainerCallback
 
+from currvl.algorithms.dynamic_sampling import rows_of_groups
 from currvl.algorithms.rcpa import (
     Progress,
     RCPAConfig,
     difficulty_weights,
+    failed_groups,
     imitation_nll,
     imitation_weight,
     prefix_length,
@@ -32,6 +34,7 @@ from currvl.rewards.guard import RewardWrapper
 from currvl.rewards.similarity_rewards import gate
 from currvl.training.datasets import REFERENCE_COLUMN
 from currvl.training.grpo import CurrvlGRPOTrainer
+from currvl.training.rollout_batch import concat_batches, num_rows, select_rows
 
 log = logging.getLogger(__name__)
 
@@ -203,13 +206,59 @@ class CurrvlRCPATrainer(CurrvlGRPOTrainer):
         return full if self.rcpa.reward_scope == "full" else cont
 
     def _rollout_round(self, inputs, first: bool = True):
+        if self.rcpa.guidance == "on_failure" and self.model.training:
+            out = self._guided_on_failure(inputs, first)
+        else:
+            out = self._constrained_round(inputs, first, constrain=True)
+        if self.model.training:
+            forced = out["forced_mask"].sum(dim=1).float()
+            self._metrics["train"]["rcpa/forced_tokens"].append(forced.mean().item())
+        return out
+
+    def _guided_on_failure(self, inputs, first: bool):
+        """BREAD / Guide-GRPO: free rollouts first; groups whose rollouts all fail on the task reward
+        are sampled again under the constraint (a rho-long prefix, or the reference as a member)."""
+        G = self.num_generations
+        free = self._constrained_round(inputs, first, constrain=False)
+        if self.rho <= 0:
+            return free
+        task, exclude = self._policy_task_rewards(free["reference_member"])
+        if task is None:
+            return free
+        failed_all = failed_groups(task, G, exclude)
+        self._metrics["train"]["rcpa/guided_fraction"].append(failed_all.float().mean().item())
+        per_process = num_rows(free) // G
+        start = self.accelerator.process_index * per_process
+        failed = failed_all[start : start + per_process].cpu()
+        groups = failed.nonzero().flatten().tolist()
+        count = torch.tensor([len(groups)], device=self.accelerator.device)
+        most = int(self.accelerator.gather(count).max().item())  # every process runs the same rounds
+        if most == 0:
+            return free
+        padded = groups + list(range(most - len(groups)))  # filler groups are generated, then dropped
+        guided = self._constrained_round(
+            [inputs[r] for r in rows_of_groups(padded, G)], first=False, constrain=True
+        )
+        passed = (~failed).nonzero().flatten()
+        parts = [select_rows(free, rows_of_groups(passed, G))] if len(passed) else []
+        if groups:
+            parts.append(select_rows(guided, rows_of_groups(range(len(groups)), G)))
+        out = concat_batches(parts, pad_token_id=self._tokenizer.pad_token_id or 0)
+        if "num_items_in_batch" in out:
+            out["num_items_in_batch"] = self._count_loss_tokens(out)
+        return out
+
+    def _constrained_round(self, inputs, first: bool, constrain: bool):
+        """One round of rollouts, with the constraints of the current rho when `constrain`."""
         step = self.state.global_step
         p = self.progress.at_step(step)
         self.rho = prefix_ratio(p, self.rcpa)
         self.delta = reward_threshold(p, self.rcpa)
         for reward, configured in self._own_gates:
             reward.set_similarity_threshold(max(configured, self.delta))
-        self._plan_constraints(inputs, step)
+        self._forced, self._members = None, None
+        if constrain:
+            self._plan_constraints(inputs, step)
         try:
             out = super()._rollout_round(inputs, first)
         finally:
@@ -229,7 +278,7 @@ class CurrvlRCPATrainer(CurrvlGRPOTrainer):
             out["num_items_in_batch"] = self._count_loss_tokens(out)
         self._add_cdp_weights(out, B)
         if mode == "train":
-            self._log_rollout_metrics(out, p, forced)
+            self._log_rollout_metrics(out, p)
         return out
 
     def _count_loss_tokens(self, inputs) -> torch.Tensor:
@@ -270,14 +319,12 @@ class CurrvlRCPATrainer(CurrvlGRPOTrainer):
         start = self.accelerator.process_index * local_rows
         out["cdp_weights"] = w[start : start + local_rows]
 
-    def _log_rollout_metrics(self, out, p: float, forced) -> None:
+    def _log_rollout_metrics(self, out, p: float) -> None:
         metrics = self._metrics["train"]
         metrics["rcpa/progress"].append(p)
         metrics["rcpa/rho"].append(self.rho)
         metrics["rcpa/delta"].append(self.delta)
         metrics["rcpa/imitation_weight"].append(imitation_weight(self.rho, self.rcpa))
-        lengths = [len(f) for f in forced] if forced else [0]
-        metrics["rcpa/forced_tokens"].append(sum(lengths) / len(lengths))
         if self._rewards is not None:
             full, cont = (self._weighted_total(r).nan_to_num(0.0).mean().item() for r in self._rewards)
             metrics["rcpa/reward_full"].append(full)
