@@ -54,7 +54,18 @@ def profile(model_dir: str, samples: list[dict], positions: int) -> dict:
             rows.append({"position": k, "nll": sum(t) / len(t), "nll_shifted": sum(o) / len(o)})
     mean_true = sum(sum(n) for n in true) / sum(len(n) for n in true)
     mean_other = sum(sum(n) for n in other) / sum(len(n) for n in other)
-    return {"model": model_dir, "rows": rows, "mean_nll": mean_true, "mean_nll_shifted": mean_other}
+    # the nats the own image saves over another scan's, summed over each reference, then averaged
+    gains = [sum(o) - sum(t) for t, o in zip(true, other, strict=True)]
+    mean_gain = sum(gains) / len(gains)
+    sd = (sum((g - mean_gain) ** 2 for g in gains) / max(len(gains) - 1, 1)) ** 0.5
+    return {
+        "model": model_dir,
+        "rows": rows,
+        "mean_nll": mean_true,
+        "mean_nll_shifted": mean_other,
+        "image_nats_per_reference": mean_gain,
+        "image_nats_ci95": 1.96 * sd / len(gains) ** 0.5,
+    }
 
 
 def main() -> None:
@@ -96,6 +107,13 @@ def main() -> None:
         + " | ".join(
             f"{r['mean_nll']:.2f} / {r['mean_nll_shifted']:.2f} ({r['mean_nll_shifted'] - r['mean_nll']:+.2f})"
             for r in results.values()
+        )
+    )
+    print(
+        "image information per reference (nats, mean ± 95% half-width): "
+        + "; ".join(
+            f"{name} {r['image_nats_per_reference']:+.2f} ± {r['image_nats_ci95']:.2f}"
+            for name, r in results.items()
         )
     )
     if args.json:
