@@ -256,8 +256,7 @@ class CurrvlRCPATrainer(CurrvlGRPOTrainer):
         self.delta = reward_threshold(p, self.rcpa)
         for reward, configured in self._own_gates:
             reward.set_similarity_threshold(max(configured, self.delta))
-        self._forced, self._members = None, None
-        if constrain:
+        if constrain:  # otherwise free: the last round's plan was cleared when it ended
             self._plan_constraints(inputs, step)
         try:
             out = super()._rollout_round(inputs, first)
