@@ -19,33 +19,19 @@ import argparse
 import json
 from pathlib import Path
 
-import torch
-
 from currvl.data.prompts import target_text
 from currvl.evaluation.probe import domain_split
 from currvl.models import load_model
 from currvl.models.loading import load_processor
-from currvl.training.reference_probe import teacher_forced_logits
-
-
-def token_nll(model, processor, samples, completions, batch_size: int = 8) -> list[list[float]]:
-    """Per item, the NLL (nats) of each completion token, teacher-forced."""
-    out: list[list[float]] = []
-    model.eval()
-    for start in range(0, len(samples), batch_size):
-        batch = slice(start, start + batch_size)
-        for logits, ids in teacher_forced_logits(model, processor, samples[batch], completions[batch]):
-            logps = torch.log_softmax(logits.float(), dim=-1).gather(-1, ids.unsqueeze(-1)).squeeze(-1)
-            out.append((-logps).tolist())
-    return out
+from currvl.training.reference_probe import reference_token_nll
 
 
 def profile(model_dir: str, samples: list[dict], positions: int) -> dict:
     model, processor = load_model(model_dir, dtype="float32")
-    refs = [target_text(s) for s in samples]
+    # another scan of the domain under each item, the item's own reference kept
     shifted = [{**s, "image": samples[(i + 1) % len(samples)]["image"]} for i, s in enumerate(samples)]
-    true = token_nll(model, processor, samples, refs)
-    other = token_nll(model, processor, shifted, refs)
+    true = [n.tolist() for n in reference_token_nll(model, processor, samples)]
+    other = [n.tolist() for n in reference_token_nll(model, processor, shifted)]
     rows = []
     for k in range(positions):
         t = [n[k] for n in true if len(n) > k]

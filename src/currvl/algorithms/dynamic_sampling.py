@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import torch
 
+from currvl.algorithms.signals import own_scored_rows
+
 
 @dataclass
 class DynamicSamplingConfig:
@@ -42,13 +44,9 @@ def informative_groups(
     `rewards` is (groups * group_size,), groups contiguous. Rows in `exclude` (injected references)
     and unscorable rows (NaN) do not count; a group with no counted row is dropped.
     """
-    if rewards.numel() % group_size:
-        raise ValueError(f"{rewards.numel()} rewards do not split into groups of {group_size}")
-    counted = ~torch.isnan(rewards)
-    if exclude is not None:
-        counted &= ~exclude.to(torch.bool).to(rewards.device)
-    r = torch.where(counted, rewards, torch.zeros_like(rewards)).view(-1, group_size)
-    n = counted.view(-1, group_size).sum(dim=1)
+    counted = own_scored_rows(rewards, group_size, exclude)
+    r = torch.where(counted, rewards.view(-1, group_size), torch.zeros_like(counted, dtype=rewards.dtype))
+    n = counted.sum(dim=1)
     mean = r.sum(dim=1) / n.clamp(min=1)
     return (n > 0) & (mean > cfg.min) & (mean < cfg.max)
 

@@ -18,6 +18,8 @@ from typing import Any
 
 import torch
 
+from currvl.algorithms.signals import own_scored_rows
+
 SCHEDULES = ("linear", "cosine", "step")
 PROGRESS = ("steps", "familiarity")
 FAMILIARITY_SIGNALS = ("reward", "likelihood")
@@ -190,14 +192,9 @@ def failed_groups(
     references) and unscorable rows (NaN) do not count; a group with no counted row has not failed
     (there is nothing a constraint could fix).
     """
-    if task_rewards.numel() % group_size:
-        raise ValueError(f"{task_rewards.numel()} rewards do not split into groups of {group_size}")
-    counted = ~torch.isnan(task_rewards)
-    if exclude is not None:
-        counted &= ~exclude.to(torch.bool).to(task_rewards.device)
-    scored = torch.where(counted, task_rewards, torch.full_like(task_rewards, -torch.inf))
-    best = scored.view(-1, group_size).max(dim=1).values
-    return counted.view(-1, group_size).any(dim=1) & (best <= 0)
+    counted = own_scored_rows(task_rewards, group_size, exclude)
+    scored = torch.where(counted, task_rewards.view(-1, group_size), -torch.inf)
+    return counted.any(dim=1) & (scored.max(dim=1).values <= 0)
 
 
 # --- losses -----------------------------------------------------------------------------------------

@@ -38,6 +38,22 @@ def task_reward(
     return total
 
 
+def own_scored_rows(
+    rewards: torch.Tensor, group_size: int, exclude: torch.Tensor | None = None
+) -> torch.Tensor:
+    """(groups, group_size) bool: the rows that count as the policy's own scored rollouts.
+
+    `rewards` is (groups * group_size,), groups contiguous as GRPO lays them out. Unscorable rows
+    (NaN) and rows in `exclude` (injected references) do not count.
+    """
+    if rewards.numel() % group_size:
+        raise ValueError(f"{rewards.numel()} rewards do not split into groups of {group_size}")
+    keep = ~torch.isnan(rewards)
+    if exclude is not None:
+        keep &= ~exclude.to(torch.bool).to(rewards.device)
+    return keep.view(-1, group_size)
+
+
 def zero_variance_fraction(
     rewards: torch.Tensor, group_size: int, exclude: torch.Tensor | None = None, atol: float = 1e-6
 ) -> float | None:
@@ -47,13 +63,9 @@ def zero_variance_fraction(
     (injected references) and unscorable rows (NaN) are not counted; a group with fewer than two
     counted rollouts has no variance to speak of and is left out. None when no group is left.
     """
-    if rewards.numel() % group_size:
-        raise ValueError(f"{rewards.numel()} rewards do not split into groups of {group_size}")
-    keep = ~torch.isnan(rewards)
-    if exclude is not None:
-        keep &= ~exclude.to(torch.bool).to(rewards.device)
+    keep = own_scored_rows(rewards, group_size, exclude)
     zero, counted = 0, 0
-    for r, k in zip(rewards.view(-1, group_size), keep.view(-1, group_size), strict=True):
+    for r, k in zip(rewards.view(-1, group_size), keep, strict=True):
         values = r[k]
         if values.numel() < 2:
             continue

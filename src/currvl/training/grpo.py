@@ -196,19 +196,31 @@ class CurrvlGRPOTrainer(
         task = task_reward(self._signal_rewards(), list(self.reward_func_names), self.reward_weights)
         return task, self.accelerator.gather(injected.to(torch.bool))
 
-    def _local_informative_groups(self, out) -> torch.Tensor:
-        """(local groups,) bool: which of this process's groups of the round `out` to keep. Rows marked
+    def _local_groups(self, out, rule) -> torch.Tensor | None:
+        """(local groups,) bool: `rule(task_rewards, group_size, exclude)` over every process's groups of
+        the round `out`, cut to this process's; None without a task reward. Rows marked
         ``reference_member`` (RCPA's injected references) are not the policy's and do not count."""
-        assert self.dynamic_sampling is not None
         rows = num_rows(out)
         injected = out.get("reference_member")
         if injected is None:
             injected = torch.zeros(rows, dtype=torch.bool, device=self.accelerator.device)
         task, exclude = self._policy_task_rewards(injected)
-        keep = informative_groups(task, self.num_generations, self.dynamic_sampling, exclude)
+        if task is None:
+            return None
+        chosen = rule(task, self.num_generations, exclude)
         per_process = rows // self.num_generations
         start = self.accelerator.process_index * per_process
-        return keep[start : start + per_process].cpu()
+        return chosen[start : start + per_process].cpu()
+
+    def _local_informative_groups(self, out) -> torch.Tensor:
+        """(local groups,) bool: which of this process's groups of the round `out` to keep."""
+        cfg = self.dynamic_sampling
+        assert cfg is not None
+        keep = self._local_groups(
+            out, lambda task, size, exclude: informative_groups(task, size, cfg, exclude)
+        )
+        assert keep is not None  # dynamic sampling is refused at start without a task reward
+        return keep
 
     def _replacement_prompts(self, groups: int) -> list[dict[str, Any]]:
         """`groups` fresh prompts of the train set, each repeated for a whole group. The draw depends only

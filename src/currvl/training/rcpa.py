@@ -34,7 +34,7 @@ from currvl.rewards.guard import RewardWrapper
 from currvl.rewards.similarity_rewards import gate
 from currvl.training.datasets import REFERENCE_COLUMN
 from currvl.training.grpo import CurrvlGRPOTrainer
-from currvl.training.rollout_batch import concat_batches, num_rows, select_rows
+from currvl.training.rollout_batch import concat_batches, select_rows
 
 log = logging.getLogger(__name__)
 
@@ -222,17 +222,14 @@ class CurrvlRCPATrainer(CurrvlGRPOTrainer):
         free = self._constrained_round(inputs, first, constrain=False)
         if self.rho <= 0:
             return free
-        task, exclude = self._policy_task_rewards(free["reference_member"])
-        if task is None:
+        failed = self._local_groups(free, failed_groups)
+        if failed is None:
             return free
-        failed_all = failed_groups(task, G, exclude)
-        self._metrics["train"]["rcpa/guided_fraction"].append(failed_all.float().mean().item())
-        per_process = num_rows(free) // G
-        start = self.accelerator.process_index * per_process
-        failed = failed_all[start : start + per_process].cpu()
         groups = failed.nonzero().flatten().tolist()
-        count = torch.tensor([len(groups)], device=self.accelerator.device)
-        most = int(self.accelerator.gather(count).max().item())  # every process runs the same rounds
+        counts = self.accelerator.gather(torch.tensor([len(groups)], device=self.accelerator.device))
+        total = len(failed) * self.accelerator.num_processes  # every process holds as many groups
+        self._metrics["train"]["rcpa/guided_fraction"].append(counts.sum().item() / total)
+        most = int(counts.max().item())  # every process runs the same rounds
         if most == 0:
             return free
         padded = groups + list(range(most - len(groups)))  # filler groups are generated, then dropped

@@ -52,18 +52,24 @@ def teacher_forced_logits(
     ]
 
 
-def reference_nll(model, processor, samples: list[dict[str, Any]], batch_size: int = 8) -> list[float]:
-    """Per-sample mean NLL (nats per token) of the reference completion under `model`."""
+def reference_token_nll(
+    model, processor, samples: list[dict[str, Any]], batch_size: int = 8
+) -> list[torch.Tensor]:
+    """Per sample, the NLL (nats) of each token of its reference completion, teacher-forced."""
     was_training = model.training
     model.eval()
-    out: list[float] = []
+    out: list[torch.Tensor] = []
     for start in range(0, len(samples), batch_size):
         batch = samples[start : start + batch_size]
         for logits, ids in teacher_forced_logits(model, processor, batch, [target_text(s) for s in batch]):
-            logps = torch.log_softmax(logits.float(), dim=-1).gather(-1, ids.unsqueeze(-1))
-            out.append(-logps.mean().item())
+            out.append(-torch.log_softmax(logits.float(), dim=-1).gather(-1, ids.unsqueeze(-1)).squeeze(-1))
     model.train(was_training)
     return out
+
+
+def reference_nll(model, processor, samples: list[dict[str, Any]], batch_size: int = 8) -> list[float]:
+    """Per-sample mean NLL (nats per token) of the reference completion under `model`."""
+    return [nll.mean().item() for nll in reference_token_nll(model, processor, samples, batch_size)]
 
 
 class ReferenceLogprobCallback(TrainerCallback):
