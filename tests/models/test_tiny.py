@@ -65,3 +65,17 @@ def test_shipped_base_tokenizer_knows_the_domain_words():
     tok = AutoTokenizer.from_pretrained(SHIPPED_BASE)
     for word in (" nodule", " calcification", " cyst", " organ"):
         assert len(tok(word, add_special_tokens=False)["input_ids"]) == 1, word
+
+
+def test_the_frozen_tokenizer_corpus_rebuilds_the_shipped_tokenizer():
+    """`currvl model pretrain` trains its tokenizer on the frozen corpus: same merges, same ids as the
+    shipped base, whatever wording the synthetic worlds have today."""
+    import json
+
+    from currvl.models.loading import SHIPPED_BASE
+    from currvl.models.tiny import frozen_tokenizer_corpus, train_tokenizer
+
+    shipped = json.loads((SHIPPED_BASE / "tokenizer.json").read_text())["model"]
+    rebuilt = json.loads(train_tokenizer(frozen_tokenizer_corpus(), 2048).backend_tokenizer.to_str())["model"]
+    assert rebuilt["vocab"] == shipped["vocab"]
+    assert rebuilt["merges"] == shipped["merges"]

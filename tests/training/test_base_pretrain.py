@@ -1,12 +1,13 @@
 """Base pretraining: labels match the drawn scene, items never leak a domain answer, resume is exact."""
 
+import json
 import random
 
 import pytest
 import torch
 
 from currvl.data.synthetic.general import COLORS, SHAPES, render_scene
-from currvl.models.tiny import TinyModelSpec
+from currvl.models.tiny import TinyModelSpec, frozen_tokenizer_corpus, train_tokenizer
 from currvl.training import base_pretrain as bp
 
 
@@ -115,6 +116,9 @@ def test_an_interrupted_pretraining_resumes_to_the_same_weights(tmp_path, monkey
     whole = bp.pretrain_base(tmp_path / "whole", _cfg())
     expected = load_file(whole / "model.safetensors")
     assert not (whole / bp.STATE_FILE).exists() and not (whole / "pretrain_init").exists()
+    frozen = train_tokenizer(frozen_tokenizer_corpus(), 1024).backend_tokenizer.to_str()
+    built = (whole / "tokenizer.json").read_text()
+    assert json.loads(built)["model"]["merges"] == json.loads(frozen)["model"]["merges"]
 
     real_encode = bp.encode_sft
     calls = {"n": 0}
@@ -147,3 +151,9 @@ def test_resume_refuses_another_configuration(tmp_path):
     (out / bp.CONFIG_FILE).write_text("{}")
     with pytest.raises(ValueError, match="another configuration"):
         bp.pretrain_base(out, _cfg())
+
+
+def test_an_unknown_tokenizer_corpus_is_refused_before_anything_is_written(tmp_path):
+    with pytest.raises(ValueError, match="tokenizer_corpus"):
+        bp.pretrain_base(tmp_path / "run", bp.BasePretrainConfig(tokenizer_corpus="latest"))
+    assert not (tmp_path / "run").exists()

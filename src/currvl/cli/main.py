@@ -336,7 +336,8 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         for name in ("pretrain_log.jsonl", "pretrain_config.json"):
             (out / name).unlink(missing_ok=True)
     cfg = BasePretrainConfig(seed=args.seed)
-    for name in ("vision_steps", "lm_steps", "arithmetic_batch_size", "grounding_batch_size", "compare_scan"):
+    knobs = ("vision_steps", "lm_steps", "arithmetic_batch_size", "grounding_batch_size", "compare_scan")
+    for name in (*knobs, "tokenizer_corpus"):
         if getattr(args, name) is not None:
             setattr(cfg, name, getattr(args, name))
     if (out / STATE_FILE).exists():
@@ -511,6 +512,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--grounding-batch-size",
         type=int,
         help='grounding items a step ("the red shape is in row 2, column 3")',
+    )
+    mp.add_argument(
+        "--tokenizer-corpus",
+        choices=("frozen", "current"),
+        help="frozen: the shipped base's tokenizer corpus (default; the rebuild reproduces the shipped "
+        "base); current: today's synthetic worlds' text (a world you added gets its words as tokens)",
     )
     mp.add_argument("--gate-n", type=int, default=1000, help="general test items of the gate")
     mp.add_argument("--batch-size", type=int, default=50)

@@ -132,8 +132,9 @@ currvl: what a real tokenizer is trained on, so domain words are whole tokens as
 
 
 def corpus_with_english() -> list[str]:
-    """The base model's tokenizer corpus: general English plus every synthetic world's text (no answers
-    are learnt from it; it only decides how text splits into tokens)."""
+    """A tokenizer corpus from today's code: general English plus every synthetic world's text (no
+    answers are learnt from it; it only decides how text splits into tokens). The shipped base was
+    built from `frozen_tokenizer_corpus`, this function's output when it was built."""
     from currvl.data.synthetic import EXTRA_WORLDS, make_samples
 
     texts = [line for line in ENGLISH_CORPUS.read_text().splitlines() if line.strip()]
@@ -142,6 +143,19 @@ def corpus_with_english() -> list[str]:
         for s in make_samples(world, "train", n=200, seed=0):
             texts.extend([s["question"], s["answer"], s.get("rationale") or ""])
     return texts
+
+
+TOKENIZER_CORPUS = Path(__file__).parent / "data" / "tokenizer_corpus.jsonl"
+"""The shipped base's tokenizer corpus, frozen: `corpus_with_english()` as of commit a083964, one JSON
+string per line. A world's wording change (scan_qa's, in 48dfe88) changes today's corpus, hence the
+BPE merges, the token ids and the whole pretraining run; the frozen file keeps `currvl model pretrain`
+rebuilding the shipped base."""
+
+
+def frozen_tokenizer_corpus() -> list[str]:
+    """The corpus the shipped base's tokenizer was trained on (see `TOKENIZER_CORPUS`)."""
+    with TOKENIZER_CORPUS.open(encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
 
 
 def build_tiny_model(

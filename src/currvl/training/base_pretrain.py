@@ -1,7 +1,8 @@
 """Build the bench's base model the way real VLMs are built, in miniature, on 2 CPU cores.
 
 1. Tokenizer: a byte-level BPE trained on a general English corpus (shipped with the package, it
-   names the domains' concepts, as a real tokenizer knows "nodule") plus the synthetic worlds' text.
+   names the domains' concepts, as a real tokenizer knows "nodule") plus the synthetic worlds' text,
+   frozen as it was when the shipped base was built (`tokenizer_corpus`), so a rebuild reproduces it.
 2. Vision pretraining on a proxy objective: per-token linear heads read colour, shape, row, column,
    neighbour directions and the scene's object count from the merged vision tokens of freshly drawn
    grid scenes. The heads are dropped afterwards; what stays is a vision tower whose tokens carry
@@ -40,9 +41,10 @@ from currvl.data.prompts import prompt_messages, target_text
 from currvl.data.schema import OPTION_LETTERS
 from currvl.data.synthetic import GENERAL, make_sample_at
 from currvl.data.synthetic.general import COLORS, SHAPES, grid_shape, random_scene, render_scene
-from currvl.models.tiny import TinyModelSpec, build_tiny_model, corpus_with_english
+from currvl.models.tiny import TinyModelSpec, build_tiny_model, corpus_with_english, frozen_tokenizer_corpus
 
 STATE_FILE = "pretrain_state.pt"
+TOKENIZER_CORPORA = ("frozen", "current")
 CONFIG_FILE = "pretrain_config.json"
 FORMS = ("open", "judge", "choice")
 IMAGE_SIZE = 112
@@ -69,6 +71,9 @@ class BasePretrainConfig:
     compare_scan: bool = True
     warmup_fraction: float = 0.05
     save_every: int = 100
+    # "frozen": the shipped base's tokenizer corpus (a rebuild reproduces it); "current": today's
+    # worlds' text (a world you added or reworded gets its words as tokens, and a different base)
+    tokenizer_corpus: str = "frozen"
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> BasePretrainConfig:
@@ -423,6 +428,8 @@ def pretrain_base(out_dir: str | Path, cfg: BasePretrainConfig | None = None) ->
     from currvl.models import load_model
 
     cfg = cfg or BasePretrainConfig()
+    if cfg.tokenizer_corpus not in TOKENIZER_CORPORA:
+        raise ValueError(f"tokenizer_corpus: {cfg.tokenizer_corpus!r} is not one of {TOKENIZER_CORPORA}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     state_path, config_path = out / STATE_FILE, out / CONFIG_FILE
@@ -435,7 +442,8 @@ def pretrain_base(out_dir: str | Path, cfg: BasePretrainConfig | None = None) ->
     torch.manual_seed(cfg.seed)
     init = out / "pretrain_init"
     if not (init / "config.json").exists():
-        build_tiny_model(init, cfg.spec, corpus=corpus_with_english())
+        corpus = frozen_tokenizer_corpus() if cfg.tokenizer_corpus == "frozen" else corpus_with_english()
+        build_tiny_model(init, cfg.spec, corpus=corpus)
     model, processor = load_model(init)
     visual = model.model.visual
     heads = vision_heads(cfg.spec.hidden_size, cfg.seed)
