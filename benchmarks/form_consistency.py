@@ -39,6 +39,11 @@ def main() -> None:
 
     items = load_source(args.domain, split="test")
     judge = convert(items, "judge")
+    # items with no yes/no form (free-text reports) pass through the conversion unchanged: left out
+    pairs = [(s, j) for s, j in zip(items, judge, strict=True) if j["task"] == "yes_no"]
+    if not pairs:
+        raise SystemExit(f"{args.domain}: no item has a yes/no form")
+    items, judge = [s for s, _ in pairs], [j for _, j in pairs]
     model, processor = load_model(args.model)
     kwargs = {"batch_size": args.batch_size, "max_new_tokens": 64}
     open_done = generate(model, processor, items, **kwargs)
