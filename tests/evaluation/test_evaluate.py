@@ -97,3 +97,16 @@ def test_format_leak_counts_yes_no_and_letters_on_open_questions_only():
     ]
     leak = score_completions(samples, completions)["format_leak"]
     assert leak == {"rate": 0.5, "leaked": 2, "n": 4}
+
+
+def test_a_report_asked_yes_no_is_scored_as_yes_no_not_by_its_finding():
+    """A findings report converted to yes/no keeps category "report"; its answer is "yes"/"no"."""
+    report = "A small nodule in the upper part of the organ. No other findings."
+    samples = [
+        make_sample("describe", report, "text", category="report"),
+        make_sample("describe. Is the answer X?", "yes", "yes_no", category="report"),
+        make_sample("describe. Is the answer Y?", "no", "yes_no", category="report"),
+    ]
+    records = score_completions(samples, [_a(report), _a("yes"), _a("yes")])["records"]
+    assert [r["score"] for r in records] == [1.0, 1.0, 0.0]
+    assert "report_scores" in records[0] and "report_scores" not in records[1]
