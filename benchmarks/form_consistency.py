@@ -17,16 +17,12 @@ import argparse
 import json
 from collections import defaultdict
 
-from currvl.data.formats import convert
+from currvl.data.formats import convert, judge_candidate
 from currvl.data.sources import load_source
 from currvl.evaluation.evaluate import score_completions
 from currvl.models import load_model
 from currvl.models.generation import generate
 from currvl.rewards.parsing import extract_answer
-
-
-def candidate_of(judge_item: dict) -> str:
-    return judge_item["question"].rsplit("Is the answer ", 1)[1].rstrip("?")
 
 
 def main() -> None:
@@ -51,7 +47,7 @@ def main() -> None:
     open_scores = [r["score"] for r in score_completions(items, open_done)["records"]]
     judge_scores = [r["score"] for r in score_completions(judge, judge_done)["records"]]
     # does the open answer match the candidate? score the open completion as if the candidate were the answer
-    as_candidate = [dict(s, answer=candidate_of(j)) for s, j in zip(items, judge, strict=True)]
+    as_candidate = [dict(s, answer=judge_candidate(j)) for s, j in zip(items, judge, strict=True)]
     matches = [r["score"] >= 0.5 for r in score_completions(as_candidate, open_done)["records"]]
 
     rows: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))

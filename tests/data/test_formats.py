@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 from PIL import Image
 
-from currvl.data.formats import answer_pools, box_distractors, convert, mix_formats, to_choice, to_judge
+from currvl.data.formats import (
+    answer_pools,
+    box_distractors,
+    convert,
+    judge_candidate,
+    mix_formats,
+    to_choice,
+    to_judge,
+)
 from currvl.data.schema import OPTION_LETTERS, make_sample
 from currvl.data.synthetic import make_samples
 from currvl.rewards import score_answer
@@ -107,3 +115,14 @@ def test_mix_formats_cycles_formats(general):
     assert {"yes", "no"} <= set(judges)
     with pytest.raises(ValueError, match="unknown format"):
         mix_formats(general, ["open", "quiz"])
+
+
+def test_judge_candidate_reads_back_what_to_judge_asks():
+    samples = make_samples("general", "test", 30)
+    pools = answer_pools(samples)
+    for s in samples:
+        asked_true = to_judge(s, pools, truth=True)
+        assert judge_candidate(asked_true) == s["answer"]
+        asked_false = to_judge(s, pools, truth=False)
+        assert judge_candidate(asked_false) not in (None, s["answer"])
+        assert judge_candidate(s) is None  # an open item asks about no candidate

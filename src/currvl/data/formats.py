@@ -17,6 +17,7 @@ Items that are already yes_no or choice pass through untouched in every format.
 from __future__ import annotations
 
 import random
+import re
 import zlib
 from collections import defaultdict
 from typing import Any
@@ -26,6 +27,7 @@ from currvl.rewards.scoring import box_iou, parse_box, parse_labels, parse_numbe
 
 FORMATS = ("judge", "choice", "open")
 PASS_THROUGH_TASKS = ("yes_no", "choice")
+_JUDGE_CANDIDATE = re.compile(r"Is the answer (.+)\?$")
 
 
 def _rng(seed: int, sample: dict[str, Any], salt: str) -> random.Random:
@@ -166,6 +168,12 @@ def to_judge(sample: dict[str, Any], pools, seed: int = 0, truth: bool | None = 
         rationale=None,
     )
     return out
+
+
+def judge_candidate(sample: dict[str, Any]) -> str | None:
+    """The candidate a judge item asks about ("... Is the answer <candidate>?"); None for other items."""
+    m = _JUDGE_CANDIDATE.search(sample["question"])
+    return m.group(1) if m else None
 
 
 def to_choice(sample: dict[str, Any], pools, seed: int = 0, n_options: int = 4) -> dict[str, Any]:

@@ -16,16 +16,15 @@ A sound split keeps every baseline within chance + 0.1 (1/options for choice, 0.
 
 from __future__ import annotations
 
-import re
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from typing import Any
 
+from currvl.data.formats import judge_candidate
 from currvl.data.schema import OPTION_LETTERS
 from currvl.rewards.scoring import parse_box
 
 Sample = dict[str, Any]
-_CANDIDATE = re.compile(r"Is the answer (.+)\?$")
 
 
 def _majority(counter: Counter) -> str:
@@ -79,11 +78,6 @@ def _centre_distance(sample: Sample, box_text: str) -> float | None:
     return (((box[0] + box[2]) / 2 - w / 2) ** 2 + ((box[1] + box[3]) / 2 - h / 2) ** 2) ** 0.5
 
 
-def _candidate(sample: Sample) -> str | None:
-    m = _CANDIDATE.search(sample["question"])
-    return m.group(1) if m else None
-
-
 def _nearest_centre_box(train: list[Sample], form: str) -> Callable[[Sample], str] | None:
     if form == "choice":
 
@@ -92,7 +86,7 @@ def _nearest_centre_box(train: list[Sample], form: str) -> Callable[[Sample], st
             return OPTION_LETTERS[min(range(len(dists)), key=lambda i: dists[i] or 0.0)]
 
         return pick
-    points = [(_centre_distance(s, _candidate(s) or ""), s["answer"]) for s in train]
+    points = [(_centre_distance(s, judge_candidate(s) or ""), s["answer"]) for s in train]
     points = [(d, a) for d, a in points if d is not None]
     if not points:
         return None
@@ -104,7 +98,7 @@ def _nearest_centre_box(train: list[Sample], form: str) -> Callable[[Sample], st
             best_t, best_acc = t, acc
 
     def judge(s: Sample) -> str:
-        d = _centre_distance(s, _candidate(s) or "")
+        d = _centre_distance(s, judge_candidate(s) or "")
         return "yes" if d is not None and d <= best_t else "no"
 
     return judge
@@ -112,7 +106,7 @@ def _nearest_centre_box(train: list[Sample], form: str) -> Callable[[Sample], st
 
 def _asks_box(s: Sample) -> bool:
     """A box item in either form: its options (choice) or its candidate (judge) are boxes."""
-    text = (s.get("options") or [""])[0] if s["task"] == "choice" else _candidate(s) or ""
+    text = (s.get("options") or [""])[0] if s["task"] == "choice" else judge_candidate(s) or ""
     return parse_box(text) is not None
 
 

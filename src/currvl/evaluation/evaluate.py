@@ -21,7 +21,6 @@ from currvl.rewards import extract_answer, score_answer
 from currvl.rewards.report import report_scores
 
 REPORT_CATEGORY = "report"
-CONVERTED_TASKS = ("yes_no", "choice")  # the judge and choice forms of any item
 
 
 # What the mean score of each task type measures (the rules live in currvl.rewards.scoring).
@@ -105,7 +104,7 @@ def score_completions(samples: list[dict[str, Any]], completions: list[str]) -> 
     for s, text in zip(samples, completions, strict=True):
         cat = s.get("category") or s["task"]
         extra = {}
-        if cat == REPORT_CATEGORY and s["task"] not in CONVERTED_TASKS:  # a report's yes/no is a yes/no
+        if cat == REPORT_CATEGORY and s["task"] not in PASS_THROUGH_TASKS:  # a report's yes/no is a yes/no
             extra["report_scores"] = report_scores(extract_answer(text), s["answer"])
             score = extra["report_scores"]["finding"]
             for key in ("size", "location"):
@@ -130,7 +129,7 @@ def score_completions(samples: list[dict[str, Any]], completions: list[str]) -> 
     tasks = {}
     for cat, scores in sorted(per_cat.items()):
         task, metric = _metric_for(cat_types[cat])
-        if cat == REPORT_CATEGORY and not cat_types[cat] & set(CONVERTED_TASKS):
+        if cat == REPORT_CATEGORY and not cat_types[cat] & set(PASS_THROUGH_TASKS):
             metric = "finding accuracy"
         tasks[cat] = {**summarize(scores), "task": task, "metric": metric}
     macro = sum(t["score"] for t in tasks.values()) / len(tasks) if tasks else 0.0

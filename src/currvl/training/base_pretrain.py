@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from currvl.data.formats import to_choice, to_judge
+from currvl.data.formats import judge_candidate, to_choice, to_judge
 from currvl.data.prompts import prompt_messages, target_text
 from currvl.data.schema import OPTION_LETTERS
 from currvl.data.synthetic import GENERAL, make_sample_at
@@ -94,7 +94,7 @@ def _with_form(
     rationale = sample["rationale"]
     if form == "judge":
         sample = to_judge(sample, pools, seed, truth=rng.random() < 0.5)
-        candidate = sample["question"].rsplit("Is the answer ", 1)[1].rstrip("?")
+        candidate = judge_candidate(sample)
         sample["rationale"] = f"{rationale}, the question asks {candidate}"
     elif form == "choice":
         sample = to_choice(sample, pools, seed)
