@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
 import yaml
 
 from currvl.cli.main import main
-from currvl.evaluation.compare import load_compare_config, run_compare, zero_variance_lines
+from currvl.evaluation.compare import (
+    BASE_STAMP,
+    claim_output_dir,
+    load_compare_config,
+    run_compare,
+    zero_variance_lines,
+)
 from currvl.training.config_loader import ConfigError
 
 TRAINER = {"per_device_train_batch_size": 4, "max_steps": 2, "save_steps": 1, "report_to": "none"}
@@ -104,6 +111,24 @@ def test_compare_runs_every_method_and_writes_the_report(tiny_model_dir, tmp_pat
     mtime = (out / "runs" / "SFT-seed0" / "compare_run.json").stat().st_mtime_ns
     run_compare(load_compare_config(path, quick=True), overwrite=True)
     assert (out / "runs" / "SFT-seed0" / "compare_run.json").stat().st_mtime_ns == mtime
+
+
+def test_an_output_folder_never_mixes_runs_from_two_base_models(tmp_path):
+    """Runs and evaluations are cached by method name: another base (a rebuilt or new shipped one) in
+    the same folder must be refused, not silently compared with the old runs."""
+    old, new, out = tmp_path / "old", tmp_path / "new", tmp_path / "out"
+    for folder, weights in ((old, b"old weights"), (new, b"new weights")):
+        folder.mkdir()
+        (folder / "model.safetensors").write_bytes(weights)
+    out.mkdir()
+    claim_output_dir(out, old)
+    claim_output_dir(out, old)  # the same base again: its cached runs are reused
+    stamp = json.loads((out / BASE_STAMP).read_text())
+    assert stamp["sha256"] == hashlib.sha256(b"old weights").hexdigest()
+    with pytest.raises(FileExistsError, match="another base model"):
+        claim_output_dir(out, new)
+    (new / "model.safetensors").write_bytes(b"old weights")  # same weights elsewhere: the same base
+    claim_output_dir(out, new)
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ the output folder, so an interrupted compare picks up where it stopped.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import statistics
@@ -127,6 +128,38 @@ def ensure_base(cfg: CompareConfig) -> Path:
             f"base model {cfg.base}: no config.json there (build one with `currvl model pretrain --out DIR`)"
         )
     return base  # a folder, or a hub id that from_pretrained resolves
+
+
+BASE_STAMP = "base_model.json"
+
+
+def base_fingerprint(base: Path) -> str:
+    """sha256 of a local base's weight files (a hub id stands for itself): what the cached runs and
+    evaluations of an output folder were computed from."""
+    files = sorted(base.glob("*.safetensors")) + sorted(base.glob("*.bin")) if base.is_dir() else []
+    if not files:
+        return str(base)
+    digest = hashlib.sha256()
+    for f in files:
+        with f.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def claim_output_dir(out: Path, base: Path) -> None:
+    """Runs and evaluations are cached in `out` by method name; refuse to mix in another base's."""
+    stamp = out / BASE_STAMP
+    mine = {"base": str(base), "sha256": base_fingerprint(base)}
+    if stamp.exists():
+        theirs = json.loads(stamp.read_text())
+        if theirs["sha256"] != mine["sha256"]:
+            raise FileExistsError(
+                f"{out} holds runs from another base model ({theirs['base']}, sha256 "
+                f"{theirs['sha256'][:12]}), not {base} ({mine['sha256'][:12]}); use a new --out"
+            )
+        return
+    stamp.write_text(json.dumps(mine, indent=2))
 
 
 def _run_method(spec: MethodConfig, cfg: CompareConfig, base: Path, seed: int, out: Path) -> dict[str, Any]:
@@ -301,11 +334,12 @@ def run_compare(cfg: CompareConfig, overwrite: bool = False) -> dict[str, Any]:
     out = Path(cfg.output_dir)
     if (out / "report.json").exists() and not overwrite:
         raise FileExistsError(f"{out / 'report.json'} exists; pass --overwrite to write a new report")
+    base = ensure_base(cfg)
     out.mkdir(parents=True, exist_ok=True)
+    claim_output_dir(out, base)
     (out / "compare_config.json").write_text(
         json.dumps({k: v for k, v in cfg.__dict__.items() if k != "methods"}, indent=2, default=str)
     )
-    base = ensure_base(cfg)
     base_results = _evaluate(base, cfg, out / "evals" / "base.json")
     curve_sizes = (cfg.curve_general_n, cfg.curve_domain_n)
     base_curve = (
