@@ -72,9 +72,6 @@ def test_shipped_base_answers_in_format_without_loops(shipped_gate):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True, reason="the shipped base misses the gate on position/judge (0.824) and shape/open (0.843)"
-)
 def test_shipped_base_passes_a_200_item_gate(shipped_gate):
     assert shipped_gate["passed"], shipped_gate["failures"]
 

@@ -69,6 +69,52 @@ def test_compare_scan_restates_the_answer_beside_each_option():
     assert item["rationale"].endswith(bp.option_scan(item["options"], item["answer"], compare=True))
 
 
+def test_judge_compare_ends_the_yes_no_rationale_with_an_adjacent_comparison():
+    items = [bp.instruction_item(i, compare=True, judge_compare=True) for i in range(80)]
+    plain = [bp.instruction_item(i, compare=True) for i in range(80)]
+    judges = [(s, p) for s, p in zip(items, plain, strict=True) if s["form"] == "judge"]
+    assert {s["answer"] for s, _ in judges} == {"yes", "no"}
+    for s, p in judges:  # same item and verdict, the rationale only gains "<read> vs <asked> <verdict>"
+        assert (s["question"], s["answer"]) == (p["question"], p["answer"])
+        read, vs, asked, verdict = s["rationale"].removeprefix(p["rationale"] + ", ").split()
+        assert vs == "vs" and asked == bp.judge_candidate(s) and verdict == s["answer"]
+        assert (read == asked) == (s["answer"] == "yes"), s
+    recall = next(
+        s for s in (bp.recall_item(i, judge_compare=True) for i in range(20)) if s["form"] == "judge"
+    )
+    assert recall["rationale"].endswith(f"vs {bp.judge_candidate(recall)} {recall['answer']}")
+
+
+@pytest.mark.slow
+def test_train_merger_moves_the_projector_and_not_the_vision_blocks(tmp_path, monkeypatch):
+    import inspect
+
+    from safetensors.torch import load_file
+
+    real_run = bp._run_stage
+
+    def language_stage_change(out, **knobs):
+        """Which vision weights the language stage changed: {name: moved}."""
+        cfg = bp.BasePretrainConfig(**{**_cfg().__dict__, "vision_steps": 1, "lm_steps": 2, **knobs})
+        seen = {}
+
+        def remember_vision_weights(*args, **kwargs):
+            call = inspect.signature(real_run).bind(*args, **kwargs).arguments
+            if call["name"] == "language":
+                visual = call["modules"]["model"].model.visual
+                seen.update({k: v.clone() for k, v in visual.state_dict().items()})
+            return real_run(*args, **kwargs)
+
+        monkeypatch.setattr(bp, "_run_stage", remember_vision_weights)
+        final = load_file(bp.pretrain_base(out, cfg) / "model.safetensors")
+        return {k: not torch.equal(final[f"visual.{k}"], v) for k, v in seen.items()}
+
+    moved = language_stage_change(tmp_path / "merger", train_merger=True)
+    assert all(moved[k] for k in moved if k.startswith("merger.") and "weight" in k)
+    assert not any(moved[k] for k in moved if k.startswith("blocks."))
+    assert not any(language_stage_change(tmp_path / "frozen", train_merger=False).values())
+
+
 def test_arithmetic_items_are_text_only_facts_of_the_train_split():
     items = [bp.arithmetic_item(i) for i in range(60)]
     assert {s["category"] for s in items} == {"arithmetic"} and all(s["image"] is None for s in items)
@@ -142,6 +188,16 @@ def test_an_interrupted_pretraining_resumes_to_the_same_weights(tmp_path, monkey
     assert got.keys() == expected.keys()
     for key in expected:
         torch.testing.assert_close(got[key], expected[key], rtol=0, atol=1e-6, msg=key)
+
+
+def test_the_default_recipe_is_the_shipped_bases_recipe():
+    """`currvl model pretrain` with no knobs rebuilds the shipped base: its recorded config is the default."""
+    from dataclasses import asdict
+
+    from currvl.models.loading import SHIPPED_BASE
+
+    shipped = json.loads((SHIPPED_BASE / bp.CONFIG_FILE).read_text())
+    assert shipped == json.loads(json.dumps(asdict(bp.BasePretrainConfig())))
 
 
 def test_resume_refuses_another_configuration(tmp_path):

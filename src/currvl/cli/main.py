@@ -52,6 +52,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         cfg.seeds = args.seeds
     if args.out:
         cfg.output_dir = args.out
+    if args.base:
+        cfg.base = args.base
     run_compare(cfg, overwrite=args.overwrite)
     print((Path(cfg.output_dir) / "report.md").read_text())
     return 0
@@ -336,7 +338,15 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         for name in ("pretrain_log.jsonl", "pretrain_config.json"):
             (out / name).unlink(missing_ok=True)
     cfg = BasePretrainConfig(seed=args.seed)
-    knobs = ("vision_steps", "lm_steps", "arithmetic_batch_size", "grounding_batch_size", "compare_scan")
+    knobs = (
+        "vision_steps",
+        "lm_steps",
+        "arithmetic_batch_size",
+        "grounding_batch_size",
+        "compare_scan",
+        "judge_compare",
+        "train_merger",
+    )
     for name in (*knobs, "tokenizer_corpus"):
         if getattr(args, name) is not None:
             setattr(cfg, name, getattr(args, name))
@@ -391,6 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--quick", action="store_true", help="apply the config's quick: section (smaller runs)")
     c.add_argument("--seeds", type=int, nargs="+", help="override the config's seeds")
     c.add_argument("--out", help="override the config's output_dir")
+    c.add_argument("--base", help="override the config's base model (a folder, a hub id or currvl-base)")
     c.add_argument("--overwrite", action="store_true", help="write a new report over an existing one")
     c.set_defaults(func=cmd_compare)
 
@@ -506,6 +517,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--compare-scan",
         action=argparse.BooleanOptionalAction,
         help='choice rationales restate the answer beside each option ("A. star vs circle no")',
+    )
+    mp.add_argument(
+        "--judge-compare",
+        action=argparse.BooleanOptionalAction,
+        help='yes/no rationales end by comparing the read answer with the asked one ("left vs right no")',
+    )
+    mp.add_argument(
+        "--train-merger",
+        action=argparse.BooleanOptionalAction,
+        help="the vision-language projector keeps learning in the instruction stage (vision blocks frozen)",
     )
     mp.add_argument("--arithmetic-batch-size", type=int, help="extra text-only arithmetic items a step")
     mp.add_argument(

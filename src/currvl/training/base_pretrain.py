@@ -69,6 +69,12 @@ class BasePretrainConfig:
     grounding_batch_size: int = 0
     arithmetic_batch_size: int = 8
     compare_scan: bool = True
+    # a yes/no rationale ends "left vs right no": the verdict compares two adjacent words, the option
+    # scan's own mechanism, instead of two words five tokens apart ("left edge, the question asks right")
+    judge_compare: bool = True
+    # the vision-language projector (Qwen2.5-VL's merger) keeps learning in the instruction stage, as in
+    # real VLMs' alignment; the vision blocks stay frozen (its backward stops at the merger)
+    train_merger: bool = True
     warmup_fraction: float = 0.05
     save_every: int = 100
     # "frozen": the shipped base's tokenizer corpus (a rebuild reproduces it); "current": today's
@@ -86,16 +92,25 @@ class BasePretrainConfig:
 
 
 def _with_form(
-    sample: dict[str, Any], form: str, rng: random.Random, seed: int, pools, compare: bool = False
+    sample: dict[str, Any],
+    form: str,
+    rng: random.Random,
+    seed: int,
+    pools,
+    compare: bool = False,
+    judge_compare: bool = False,
 ) -> dict[str, Any]:
     """`sample` as an open, yes/no or choice item. The rationale keeps the open answer; a yes/no one
-    then restates the asked candidate, so the decision compares two words a few tokens apart; a choice
-    one then scans the options up to the answer (`option_scan`)."""
-    rationale = sample["rationale"]
+    then restates the asked candidate, so the decision compares two words a few tokens apart (with
+    `judge_compare`, adjacent: "left vs right no"); a choice one then scans the options up to the
+    answer (`option_scan`)."""
+    rationale, answer = sample["rationale"], sample["answer"].strip()
     if form == "judge":
         sample = to_judge(sample, pools, seed, truth=rng.random() < 0.5)
         candidate = judge_candidate(sample)
         sample["rationale"] = f"{rationale}, the question asks {candidate}"
+        if judge_compare:
+            sample["rationale"] += f", {answer} vs {candidate} {sample['answer']}"
     elif form == "choice":
         sample = to_choice(sample, pools, seed)
         sample["rationale"] = f"{rationale}, {option_scan(sample['options'], sample['answer'], compare)}"
@@ -116,19 +131,24 @@ def option_scan(options: list[str], letter: str, compare: bool = False) -> str:
     return f"{steps}, so {letter}"
 
 
-def instruction_item(index: int, seed: int = 0, compare: bool = False) -> dict[str, Any]:
+def instruction_item(
+    index: int, seed: int = 0, compare: bool = False, judge_compare: bool = False
+) -> dict[str, Any]:
     """General train item `index` in the form its seeded draw picks (rationale = reasoning, not the letter)."""
     sample = make_sample_at(GENERAL, "train", index, seed=seed, image_size=IMAGE_SIZE)
     rng = random.Random(f"currvl/pretrain-form/{seed}/{index}")
     pools = {(c, GENERAL.tasks[c]): list(v or ()) for c, v in GENERAL.vocabulary.items()}
-    return _with_form(sample, rng.choice(FORMS), rng, seed, pools, compare)
+    return _with_form(sample, rng.choice(FORMS), rng, seed, pools, compare, judge_compare)
 
 
-def arithmetic_item(index: int, seed: int = 0, compare: bool = False) -> dict[str, Any]:
+def arithmetic_item(
+    index: int, seed: int = 0, compare: bool = False, judge_compare: bool = False
+) -> dict[str, Any]:
     """The `index`-th arithmetic item of the general train split: text only, so a few more per step
     rehearse the memorised facts for a fraction of an image item's cost."""
     categories = list(GENERAL.categories)
-    return instruction_item(index * len(categories) + categories.index("arithmetic"), seed, compare)
+    index = index * len(categories) + categories.index("arithmetic")
+    return instruction_item(index, seed, compare, judge_compare)
 
 
 # Everyday words for the text-only recall items (no domain word: the base never learns one as an answer).
@@ -220,7 +240,9 @@ def grounding_item(index: int, seed: int = 0) -> dict[str, Any]:
     }
 
 
-def recall_item(index: int, seed: int = 0, compare: bool = False) -> dict[str, Any]:
+def recall_item(
+    index: int, seed: int = 0, compare: bool = False, judge_compare: bool = False
+) -> dict[str, Any]:
     """A text-only item whose answer is stated in the question, in any of the three forms.
 
     It teaches the mechanisms the forms need (copy an option, compare two words) on text,
@@ -239,7 +261,7 @@ def recall_item(index: int, seed: int = 0, compare: bool = False) -> dict[str, A
         "rationale": f"the word is {word}",
     }
     form = rng.choice(FORMS + ("choice",))  # half of them choice: the option scan needs the most practice
-    return _with_form(sample, form, rng, seed, {("recall", "text"): vocab}, compare)
+    return _with_form(sample, form, rng, seed, {("recall", "text"): vocab}, compare, judge_compare)
 
 
 def vision_batch(seed: int, step: int, n: int) -> tuple[list[Any], dict[str, torch.Tensor]]:
@@ -494,22 +516,22 @@ def pretrain_base(out_dir: str | Path, cfg: BasePretrainConfig | None = None) ->
     t0 = time.perf_counter()
     for p in visual.parameters():
         p.requires_grad_(False)
+    if cfg.train_merger:
+        for p in visual.merger.parameters():
+            p.requires_grad_(True)
     model.train()
     lm_params = [p for p in model.parameters() if p.requires_grad]
 
     def language_step(step: int) -> tuple[torch.Tensor, dict[str, float]]:
         start = step * cfg.lm_batch_size
-        batch = [instruction_item(start + j, cfg.seed, cfg.compare_scan) for j in range(cfg.lm_batch_size)]
+        forms = {"compare": cfg.compare_scan, "judge_compare": cfg.judge_compare}
+        batch = [instruction_item(start + j, cfg.seed, **forms) for j in range(cfg.lm_batch_size)]
         loss = sft_loss(model, *encode_sft(processor, batch, cfg.answer_weight))
         metrics = {}
         extra = (
-            (partial(recall_item, compare=cfg.compare_scan), cfg.recall_batch_size, "recall_loss"),
+            (partial(recall_item, **forms), cfg.recall_batch_size, "recall_loss"),
             (grounding_item, cfg.grounding_batch_size, "grounding_loss"),
-            (
-                partial(arithmetic_item, compare=cfg.compare_scan),
-                cfg.arithmetic_batch_size,
-                "arithmetic_loss",
-            ),
+            (partial(arithmetic_item, **forms), cfg.arithmetic_batch_size, "arithmetic_loss"),
         )
         for make, n, name in extra:
             if n:
