@@ -129,6 +129,11 @@ def test_an_output_folder_never_mixes_runs_from_two_base_models(tmp_path):
         claim_output_dir(out, new)
     (new / "model.safetensors").write_bytes(b"old weights")  # same weights elsewhere: the same base
     claim_output_dir(out, new)
+    legacy = tmp_path / "legacy"  # runs cached before folders were stamped: their base is unknown
+    (legacy / "runs" / "SFT-seed0").mkdir(parents=True)
+    with pytest.raises(FileExistsError, match="unrecorded base"):
+        claim_output_dir(legacy, old)
+    assert not (legacy / BASE_STAMP).exists()
 
 
 @pytest.mark.parametrize(

@@ -159,6 +159,11 @@ def claim_output_dir(out: Path, base: Path) -> None:
                 f"{theirs['sha256'][:12]}), not {base} ({mine['sha256'][:12]}); use a new --out"
             )
         return
+    if any((out / d).exists() for d in ("runs", "evals")):
+        raise FileExistsError(
+            f"{out} holds runs from an unrecorded base model (written before {BASE_STAMP} existed); "
+            "use a new --out, or delete its runs/ and evals/ to run from this base"
+        )
     stamp.write_text(json.dumps(mine, indent=2))
 
 
