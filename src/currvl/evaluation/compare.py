@@ -3,7 +3,8 @@
 A compare config names the base model, the domain, the probe sizes and a list of methods, each a
 recipe (run from the base model) or a model inside another method's run (e.g. Curr-RL = the curriculum
 stages of the Curr-ReFT run, before self-improvement). Every run and every evaluation is cached under
-the output folder, so an interrupted compare picks up where it stopped.
+the output folder, so an interrupted compare picks up where it stopped; the folder records its base's
+weights hash and refuses runs from another base.
 """
 
 from __future__ import annotations

@@ -7,13 +7,16 @@
    neighbour directions and the scene's object count from the merged vision tokens of freshly drawn
    grid scenes. The heads are dropped afterwards; what stays is a vision tower whose tokens carry
    what the general questions ask about.
-3. Instruction SFT of the language model (vision tower frozen) on the general suite's train split in
-   open, yes/no and multiple-choice forms with a short rationale (<think>) before the answer. The
-   language model starts from N(0, lm_init_std): the tiny model's default 0.02 learns the option
-   lookup of choice items far slower (measured: chance after 400 steps at 0.02, 1.0 after 100 at 0.08).
-   A choice rationale scans the options in order ("A. star no, B. circle yes, so B"): copying an option
-   and comparing it with the answer are steps the tiny model learns; a direct "circle is B" lookup across
-   the prompt stayed at chance after 1,300 steps (measured on the pt3 build, the first shipped base).
+3. Instruction SFT of the language model (vision blocks frozen, the merger still learning) on the
+   general suite's train split in open, yes/no and multiple-choice forms with a short rationale
+   (<think>) before the answer. The language model starts from N(0, lm_init_std): the tiny model's
+   default 0.02 learns the option lookup of choice items far slower (measured: chance after 400 steps
+   at 0.02, 1.0 after 100 at 0.08). A choice rationale scans the options in order ("A. star no,
+   B. circle yes, so B"): copying an option and comparing it with the answer are steps the tiny model
+   learns; a direct "circle is B" lookup across the prompt stayed at chance after 1,300 steps
+   (measured on the pt3 build, the first shipped base). A yes/no rationale ends the same way ("...,
+   the question asks right, left vs right no"). Without that ending and with the merger frozen (the
+   previous recipe), shape readout or the yes/no verdict missed the gate on both seeds tried.
 
 The base never trains on a domain answer. Every batch is a pure function of (seed, stage, step), so a
 run is deterministic and a resumed run continues exactly: `out_dir/pretrain_state.pt` holds the
