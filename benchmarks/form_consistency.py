@@ -23,6 +23,7 @@ from currvl.evaluation.evaluate import score_completions
 from currvl.models import load_model
 from currvl.models.generation import generate
 from currvl.rewards.parsing import extract_answer
+from currvl.rewards.scoring import parse_yes_no
 
 
 def main() -> None:
@@ -54,7 +55,7 @@ def main() -> None:
     for s, j, o, js, m, text in zip(
         items, judge, open_scores, judge_scores, matches, judge_done, strict=True
     ):
-        said_yes = (extract_answer(text) or "").strip().lower() == "yes"
+        said_yes = parse_yes_no(extract_answer(text)) == "yes"  # read as the yes/no score reads it
         predicted = "yes" if m else "no"
         for key in (s.get("category") or s["task"], "all"):
             row = rows[key]

@@ -85,6 +85,11 @@ def format_leak(records: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _scored_as_report(category: str, tasks: set[str]) -> bool:
+    """Findings reports score their finding; a report converted to yes/no or choice is a yes/no or choice."""
+    return category == REPORT_CATEGORY and not tasks & set(PASS_THROUGH_TASKS)
+
+
 def score_completions(samples: list[dict[str, Any]], completions: list[str]) -> dict[str, Any]:
     """Score completions by their samples' task rules; aggregate overall, per category and per task type.
 
@@ -104,7 +109,7 @@ def score_completions(samples: list[dict[str, Any]], completions: list[str]) -> 
     for s, text in zip(samples, completions, strict=True):
         cat = s.get("category") or s["task"]
         extra = {}
-        if cat == REPORT_CATEGORY and s["task"] not in PASS_THROUGH_TASKS:  # a report's yes/no is a yes/no
+        if _scored_as_report(cat, {s["task"]}):
             extra["report_scores"] = report_scores(extract_answer(text), s["answer"])
             score = extra["report_scores"]["finding"]
             for key in ("size", "location"):
@@ -129,7 +134,7 @@ def score_completions(samples: list[dict[str, Any]], completions: list[str]) -> 
     tasks = {}
     for cat, scores in sorted(per_cat.items()):
         task, metric = _metric_for(cat_types[cat])
-        if cat == REPORT_CATEGORY and not cat_types[cat] & set(PASS_THROUGH_TASKS):
+        if _scored_as_report(cat, cat_types[cat]):
             metric = "finding accuracy"
         tasks[cat] = {**summarize(scores), "task": task, "metric": metric}
     macro = sum(t["score"] for t in tasks.values()) / len(tasks) if tasks else 0.0
