@@ -337,3 +337,31 @@ def test_cdp_difficulty_comes_from_the_task_reward_alone(tiny_model_dir, tmp_pat
     trainer._add_cdp_weights(out, local_rows=4)
     w = out["cdp_weights"]
     assert w[0] == w[1] and w[2] == w[3] and w[0] > w[2]  # linear: harder queries weigh more
+
+
+def graded_reward(prompts, completions, **kwargs):
+    """A graded task reward in [0, 1], like findings F1 or CIDEr on reports."""
+    return [0.5 for _ in completions]
+
+
+def test_familiarity_signal_is_the_task_reward_without_format_or_reference_rows(tiny_model_dir, tmp_path):
+    """Reports have no accuracy reward: familiarity reads the graded task rewards (format left out),
+    as a fraction of their maximum, over the policy's own rollouts (a reference member left out)."""
+    trainer = _trainer(
+        tiny_model_dir,
+        tmp_path,
+        reward_funcs=[*get_reward_funcs(["format"]), graded_reward, length_reward],
+        progress="familiarity",
+    )
+    names = list(trainer.reward_func_names)
+    assert names == ["format", "graded_reward", "length_reward"]
+    rewards = torch.tensor(
+        [[1.0, 0.5, 1.0], [1.0, 0.0, 0.0], [0.0, 1.0, 1.0], [1.0, 1.0, 2.0]]  # last row: the reference
+    )
+    trainer._rewards = (rewards, rewards)
+    members = torch.tensor([False, False, False, True])
+    # own rows' task rewards 1.5, 0.0, 2.0 (format ignored) over a maximum of 2 (two task rewards)
+    assert trainer._familiarity_reward(members) == pytest.approx((1.5 + 0.0 + 2.0) / 3 / 2)
+    assert trainer._familiarity_reward(torch.zeros(4, dtype=torch.bool)) == pytest.approx(
+        (1.5 + 0.0 + 2.0 + 3.0) / 4 / 2
+    )

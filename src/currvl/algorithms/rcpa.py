@@ -48,7 +48,9 @@ class RCPAConfig:
     # Progress driven by familiarity instead of steps: p rises by `familiarity_increment` each time
     # the windowed mean of the signal reaches `familiarity_threshold` (then the window starts over).
     progress: str = "steps"
-    familiarity_signal: str = "reward"  # mean accuracy reward, or mean reference-token probability
+    # "reward": the rollouts' mean task reward (all but format) over its maximum, e.g. accuracy, or
+    # findings F1 + CIDEr for reports; "likelihood": the mean probability of the forced reference tokens
+    familiarity_signal: str = "reward"
     familiarity_threshold: float = 0.5
     familiarity_window: int = 5
     familiarity_increment: float = 0.25

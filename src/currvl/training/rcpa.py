@@ -315,6 +315,21 @@ class CurrvlRCPATrainer(CurrvlGRPOTrainer):
         start = self.accelerator.process_index * local_rows
         out["cdp_weights"] = w[start : start + local_rows]
 
+    def _familiarity_reward(self, members: torch.Tensor) -> float | None:
+        """The policy's own mean task reward (every reward but format; graded rewards as gated by
+        delta) as a fraction of its maximum, so QA (accuracy) and reports (findings F1, CIDEr) alike
+        can drive familiarity progress. Reference members are not the policy's and are left out."""
+        names = list(self.reward_func_names)
+        task = task_reward(self._trained_rewards(), names, self.reward_weights)
+        if task is None:
+            return None
+        members = self.accelerator.gather(members.to(self.accelerator.device))  # rewards are global
+        own = task[~members.to(task.device)]
+        if own.numel() == 0 or torch.isnan(own).all():
+            return None
+        max_reward = float(self.reward_weights[task_reward_columns(names)].sum())
+        return torch.nanmean(own).item() / max(max_reward, 1e-8)
+
     def _log_rollout_metrics(self, out, p: float) -> None:
         metrics = self._metrics["train"]
         metrics["rcpa/progress"].append(p)
@@ -325,10 +340,10 @@ class CurrvlRCPATrainer(CurrvlGRPOTrainer):
             full, cont = (self._weighted_total(r).nan_to_num(0.0).mean().item() for r in self._rewards)
             metrics["rcpa/reward_full"].append(full)
             metrics["rcpa/reward_continuation"].append(cont)
-            names = list(self.reward_func_names)
-            if "accuracy" in names and self.rcpa.familiarity_signal == "reward":
-                col = self._trained_rewards()[:, names.index("accuracy")]
-                self._signals.append(torch.nanmean(col).item())
+            if self.rcpa.familiarity_signal == "reward":
+                signal = self._familiarity_reward(out["reference_member"])
+                if signal is not None:
+                    self._signals.append(signal)
         if "cdp_weights" in out:
             metrics["rcpa/cdp_weight_max"].append(out["cdp_weights"].max().item())
 
