@@ -31,7 +31,7 @@ def test_no_text_only_shortcut(worlds, split, form):
     result = blind_baselines(convert(train, form, seed=0), convert(test, form, seed=0))
     assert worst_excess(result) <= 0.1, result
     if split[0] == "scan_qa":  # the box category is checked by the nearest-centre rule too
-        assert "nearest_centre_box" in result["categories"]["spot_box"]
+        assert "nearest_centre_box" in result["categories"]["cell_box"]
 
 
 def test_the_baselines_catch_a_leaky_split(worlds):
@@ -71,11 +71,12 @@ def test_blind_baselines_refuse_open_items(worlds):
 
 
 def test_open_answer_prior_is_the_floor_of_two_answer_questions(worlds):
-    """Open scan_qa: "left" every time scores half of the side and size questions, and no count
-    answer beats a quarter; the floor a method's open score must clear."""
+    """Open scan_qa: "left" every time scores half of the size questions and a quarter of the edge
+    questions, and no count answer beats a quarter; the floor a method's open score must clear."""
     train, test = worlds[("scan_qa", "test")]
     prior = open_answer_prior(train, test)
-    assert prior["categories"]["spot_side"] == pytest.approx(0.5, abs=0.02)
-    assert prior["categories"]["spot_larger"] == pytest.approx(0.5, abs=0.02)
-    assert prior["categories"]["speck_count"] == pytest.approx(0.25, abs=0.02)
-    assert 0.25 < prior["score"] < 0.4
+    assert prior["categories"]["cell_larger"] == pytest.approx(0.5, abs=0.02)
+    assert prior["categories"]["cell_edge"] == pytest.approx(0.25, abs=0.02)
+    assert prior["categories"]["cell_count"] == pytest.approx(0.25, abs=0.02)
+    assert prior["categories"]["cell_box"] < 0.05
+    assert 0.2 < prior["score"] < 0.3

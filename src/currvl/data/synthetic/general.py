@@ -58,7 +58,7 @@ QUESTIONS: dict[str, tuple[str, ...]] = {
     ),
 }
 """Several wordings per skill, as in real instruction data: the base learns the skill, not one string,
-so a question worded its own way (a domain's "How many dark specks are in the organ?") still
+so a question worded its own way (a domain's "How many cells are in the image?") still
 reaches it."""
 ARITHMETIC_QUESTIONS: dict[str, tuple[str, ...]] = {
     "add": ("What is {a} + {b}?", "How much is {a} plus {b}?", "Compute {a} + {b}."),

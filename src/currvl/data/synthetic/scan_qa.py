@@ -1,27 +1,28 @@
-"""The partially known domain "scan_qa": questions on scans that the general abilities half-answer.
+"""The partially known domain "scan_qa": questions on stained slides that the general skills half-answer.
 
-Curr-ReFT's case: the small model has *some* of the skill (it can count shapes, tell left from
-right, compare sizes, point at an object in everyday images) but not on this kind of image. Each
-item is an open question on a stained slide: a purple organ (a cell) with darker stained spots:
+Curr-ReFT's case: the small model has *some* of the skill (it counts shapes and says which edge of the
+image a shape is next to, on white images of flat shapes) but not on this kind of image. A slide is
+light pink glass with small stained cells (a lilac body, a dark purple nucleus), one per 28 px cell of
+the vision token grid as the general suite's shapes are, but about half their size:
 
-- ``speck_count``   "How many dark specks are in the organ?"              "1" .. "4"
-- ``spot_side``     "Is the spot in the left or the right half of the organ?" "left" / "right"
-- ``spot_larger``   "Which spot is larger, the left one or the right one?"  "left" / "right"
-- ``spot_box``      "Locate the spot."                                      "[x1, y1, x2, y2]"
+- ``cell_count``   "How many cells are in the image?"                      "1" .. "4"
+- ``cell_edge``    "Which edge of the image is the cell next to?"          left / right / top / bottom
+- ``cell_larger``  "Which cell is larger, the left one or the right one?"  left / right
+- ``cell_box``     "Locate the cell."                                      "[x1, y1, x2, y2]"
 
-Yes/no and multiple-choice forms come from ``currvl.data.formats`` (balanced truths, distractors
-drawn from the same distribution as true answers: other items' boxes, other counts), so no text
-prior or option position predicts the answer (``currvl.evaluation.blind`` measures it).
+The questions are worded as the general suite asks its counting and position questions, so the base
+reaches for those skills; what it must still learn is to apply them to small stained cells (measured
+on the shipped base, README "Domains of the bench": it counts them right about 0.4 of the time and
+names the edge about 0.65), to compare sizes (a skill the general suite does not teach) and to write a
+box (the base never writes one). Yes/no and multiple-choice forms come from ``currvl.data.formats``
+(balanced truths, distractors drawn from the same distribution as true answers), so no text prior or
+option position predicts the answer (``currvl.evaluation.blind`` measures it).
 
-The images are *stained slides* (``to_slide``): the painted scan's intensities mapped onto a light
-pink background with the organ and the spots in a purple stain. The base's pretraining saw only
-light backgrounds, so on slides its counting and position skills half-transfer (it reads "How many
-dark specks ...?" as a count and answers from the image); on the report domain's dark scans it sees
-nothing at all (measured: open 0.000 on dark scan_qa items, the base's count answer "0" for every
-image). Light slides are the partially known domain, dark scans the knowledge-lacking one.
+The ``test_ood`` split shifts the distribution: 5-6 cells (a count range never trained on, 6 beyond the
+general suite's too) and another stain (blue bodies and nuclei) for every category.
 
-The ``test_ood`` split shifts the distribution: 5-6 specks (a count range never trained on) and
-a smaller organ placed off centre (another layout).
+An earlier scan_qa (commit 4eec594 and before) asked about 3 px specks and spots in an organ; the base
+answered it at chance in every category, so RL could learn only the answers' form there.
 """
 
 from __future__ import annotations
@@ -31,137 +32,137 @@ import random
 from typing import Any
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from ..schema import format_box, make_sample
 from .base import World
-from .domain import _box_of, _disc, _Organ, blank_scan, sensor_readout
+from .general import CELL, edge_cell, grid_shape
 
-SPECK_COUNTS: tuple[str, ...] = ("1", "2", "3", "4")
-OOD_SPECK_COUNTS: dict[str, int] = {"1": 5, "2": 6, "3": 5, "4": 6}
+CELL_COUNTS: tuple[str, ...] = ("1", "2", "3", "4")
+OOD_CELL_COUNTS: dict[str, int] = {"1": 5, "2": 6, "3": 5, "4": 6}
+EDGES: tuple[str, ...] = ("left", "right", "top", "bottom")
 SIDES: tuple[str, ...] = ("left", "right")
 
-COUNT_QUESTION = "How many dark specks are in the organ?"
-SIDE_QUESTION = "Is the spot in the left or the right half of the organ?"
-LARGER_QUESTION = "Which spot is larger, the left one or the right one?"
-BOX_QUESTION = "Locate the spot."
+COUNT_QUESTION = "How many cells are in the image?"
+EDGE_QUESTION = "Which edge of the image is the cell next to?"
+LARGER_QUESTION = "Which cell is larger, the left one or the right one?"
+BOX_QUESTION = "Locate the cell."
+
+SLIDE_GLASS = (236, 222, 228)  # unstained glass, light pink
+STAIN = {"body": (176, 120, 196), "nucleus": (92, 40, 128)}  # in-domain: lilac body, purple nucleus
+OOD_STAIN = {"body": (120, 150, 210), "nucleus": (40, 60, 140)}  # test_ood: another stain, blue
+CELL_RADIUS = (5.0, 7.0)  # px at 112 px: about half a general-suite shape (9.5-12 px)
+_SUPERSAMPLE = 2
+_NOISE_STD = 3.0
+
+StainedCell = tuple[float, float, float]
+"""(row, column, radius in px) of one stained cell on the 28 px grid."""
 
 
-SLIDE_BACKGROUND = np.array([235.0, 225.0, 230.0], dtype=np.float32)  # unstained glass, light pink
-SLIDE_STAIN = np.array([90.0, 40.0, 120.0], dtype=np.float32)  # full stain, dark purple
+def _grid_cells(size: tuple[int, int]) -> list[tuple[int, int]]:
+    rows, cols = grid_shape(size)
+    return [(r, c) for r in range(rows) for c in range(cols)]
 
 
-def to_slide(img: np.ndarray, nprng: np.random.Generator) -> Image.Image:
-    """A painted scan (grey, 0-255) as a stained slide: add the sensor noise, then map intensity to
-    stain density (the dark frame becomes glass, the bright-painted spots the densest, darkest stain)."""
-    density = (sensor_readout(img, nprng) / 255.0)[..., None]
-    rgb = SLIDE_BACKGROUND * (1.0 - density) + SLIDE_STAIN * density
-    return Image.fromarray(np.clip(np.rint(rgb), 0, 255).astype(np.uint8), "RGB")
+def _vary(rng: random.Random, rgb: tuple[int, int, int], by: int) -> tuple[int, int, int]:
+    return tuple(min(255, max(0, c + rng.randint(-by, by))) for c in rgb)  # type: ignore[return-value]
 
 
-def _organ(rng: random.Random, width: int, height: int, ood: bool) -> _Organ:
-    organ = _Organ(rng, width, height)
-    if ood:  # another layout: a smaller organ pushed towards a corner
-        s = min(width, height)
-        organ.a, organ.b = organ.a * 0.8, organ.b * 0.8
-        organ.cx += rng.choice((-1, 1)) * 0.08 * s
-        organ.cy += rng.choice((-1, 1)) * 0.08 * s
-    return organ
-
-
-def _point_in_half(rng: random.Random, organ: _Organ, extent: float, side: str | None) -> tuple[float, float]:
-    """A point with room for `extent` inside the organ, clearly in the given image half of it."""
-    for _ in range(1000):
-        x, y = organ.point_with_room(rng, extent)
-        offset = x - organ.cx
-        if side is None or (side == "left" and offset < -extent) or (side == "right" and offset > extent):
-            return x, y
-    raise RuntimeError("could not place a spot; the organ is too small for it")
-
-
-def _specks(rng: random.Random, organ: _Organ, n: int, dot: float) -> list[tuple[float, float]]:
-    dots: list[tuple[float, float]] = []
-    min_sep = 4.0 * dot
-    while len(dots) < n:
-        for _ in range(300):
-            p = organ.point_with_room(rng, dot + 1)
-            if all(math.hypot(p[0] - q[0], p[1] - q[1]) >= min_sep for q in dots):
-                dots.append(p)
-                break
-        else:
-            min_sep *= 0.9
-    return dots
-
-
-def _paint_spot(
-    rng: random.Random, img: np.ndarray, organ: _Organ, xx: np.ndarray, yy: np.ndarray, r: float, side: str
-) -> np.ndarray:
-    """Paint one spot of radius r in the given half of the organ; return its mask."""
-    cx, cy = _point_in_half(rng, organ, r + 1, side)
-    mask = _disc(xx, yy, cx, cy, r)
-    img[mask] = rng.uniform(200, 235)
-    return mask
+def render_slide(
+    rng: random.Random, size: tuple[int, int], cells: list[StainedCell], stain: dict[str, tuple[int, int, int]]
+) -> tuple[Image.Image, list[list[int]]]:
+    """Draw stained cells centred (+-2 px) in their grid cells, at 2x then box-filtered, with sensor
+    noise; return the image and each cell's tight box in pixel-edge coordinates."""
+    w, h = size
+    k = _SUPERSAMPLE
+    img = Image.new("RGB", (w * k, h * k), _vary(rng, SLIDE_GLASS, 6))
+    draw = ImageDraw.Draw(img)
+    boxes = []
+    for row, col, radius in cells:
+        cx = ((col + 0.5) * CELL + rng.uniform(-2, 2)) * k
+        cy = ((row + 0.5) * CELL + rng.uniform(-2, 2)) * k
+        a, b = radius * k * rng.uniform(0.9, 1.0), radius * k * rng.uniform(0.75, 0.95)
+        draw.ellipse([cx - a, cy - b, cx + a, cy + b], fill=_vary(rng, stain["body"], 10))
+        nr = 0.4 * b
+        nx, ny = cx + rng.uniform(-0.2, 0.2) * a, cy + rng.uniform(-0.2, 0.2) * b
+        draw.ellipse([nx - nr, ny - nr, nx + nr, ny + nr], fill=stain["nucleus"])
+        boxes.append(
+            [
+                max(0, math.floor((cx - a) / k)),
+                max(0, math.floor((cy - b) / k)),
+                min(w, math.ceil((cx + a) / k)),
+                min(h, math.ceil((cy + b) / k)),
+            ]
+        )
+    small = np.asarray(img.resize((w, h), Image.Resampling.BOX), dtype=np.float32)
+    noise = np.random.default_rng(rng.getrandbits(64)).normal(0.0, _NOISE_STD, size=(h, w, 1))
+    return Image.fromarray(np.clip(np.rint(small + noise), 0, 255).astype(np.uint8), "RGB"), boxes
 
 
 def build_scan_qa(
     rng: random.Random, split: str, category: str, cls: str, size: tuple[int, int]
 ) -> dict[str, Any]:
-    """One open scan_qa item of `category` whose answer is class `cls` (a count or a side)."""
-    width, height = size
-    s = min(width, height)
+    """One open scan_qa item of `category` whose answer is class `cls` (a count, an edge or a side)."""
     ood = split == "test_ood"
-    img, organ, xx, yy, nprng = blank_scan(rng, width, height, lambda r, w, h: _organ(r, w, h, ood))
+    stain = OOD_STAIN if ood else STAIN
 
-    def item(question: str, answer: str, task: str, rationale: str) -> dict[str, Any]:
-        image = to_slide(img, nprng)
-        return make_sample(question, answer, task, image=image, category=category, rationale=rationale)
+    def radius() -> float:
+        return rng.uniform(*CELL_RADIUS)
 
-    if category == "speck_count":
-        n = OOD_SPECK_COUNTS[cls] if ood else int(cls)
-        dot = max(1.5, 0.028 * s)
-        for px, py in _specks(rng, organ, n, dot):
-            img[_disc(xx, yy, px, py, dot)] = rng.uniform(235, 255)
-        return item(
-            COUNT_QUESTION,
-            str(n),
-            "text",
-            f"I count {n} dark {'speck' if n == 1 else 'specks'} in the organ",
+    if category == "cell_count":
+        n = OOD_CELL_COUNTS[cls] if ood else int(cls)
+        cells = [(r, c, radius()) for r, c in rng.sample(_grid_cells(size), n)]
+        img, _ = render_slide(rng, size, cells, stain)
+        noun = "cell" if n == 1 else "cells"
+        return make_sample(
+            COUNT_QUESTION, str(n), "text", image=img, category=category, rationale=f"i count {n} {noun}"
         )
-    if category == "spot_side":
-        _paint_spot(rng, img, organ, xx, yy, rng.uniform(0.045, 0.07) * s, cls)
-        return item(SIDE_QUESTION, cls, "text", f"the dark spot is in the {cls} half of the organ")
-    if category == "spot_larger":
-        small = rng.uniform(0.035, 0.045) * s
-        large = small * rng.uniform(1.6, 2.0)
-        for side, r in {cls: large, ("right" if cls == "left" else "left"): small}.items():
-            _paint_spot(rng, img, organ, xx, yy, r, side)
-        return item(LARGER_QUESTION, cls, "text", f"the {cls} spot is the larger of the two")
-    if category == "spot_box":
-        mask = _paint_spot(rng, img, organ, xx, yy, rng.uniform(0.05, 0.09) * s, cls)
-        return item(
+    if category == "cell_edge":
+        row, col = edge_cell(rng, size, cls)
+        img, _ = render_slide(rng, size, [(row, col, radius())], stain)
+        rationale = f"the cell is in row {row + 1:g}, column {col + 1:g}, next to the {cls} edge"
+        return make_sample(EDGE_QUESTION, cls, "text", image=img, category=category, rationale=rationale)
+    if category == "cell_larger":
+        rows, cols = grid_shape(size)
+        row = rng.randrange(rows)
+        left, right = sorted(rng.sample(range(cols), 2))
+        small = rng.uniform(4.5, 5.5)
+        large = small * rng.uniform(1.45, 1.65)
+        r_left, r_right = (large, small) if cls == "left" else (small, large)
+        img, _ = render_slide(rng, size, [(row, left, r_left), (row, right, r_right)], stain)
+        rationale = f"the {cls} cell is the larger of the two"
+        return make_sample(LARGER_QUESTION, cls, "text", image=img, category=category, rationale=rationale)
+    if category == "cell_box":
+        row, col = rng.choice(_grid_cells(size))
+        img, boxes = render_slide(rng, size, [(row, col, radius())], stain)
+        return make_sample(
             BOX_QUESTION,
-            format_box(_box_of(mask)),
+            format_box(boxes[0]),
             "box",
-            "there is one dark spot and the box goes around it",
+            image=img,
+            category=category,
+            rationale="there is one cell and the box goes around it",
         )
     raise ValueError(f"unknown scan_qa category {category!r}")
 
 
 SCAN_QA = World(
     name="scan_qa",
-    description="partially known domain: count specks, say where a spot is, compare sizes, box a spot",
+    description="partially known domain: count stained cells, say which edge one is next to, compare sizes, box one",
     categories={
-        "speck_count": SPECK_COUNTS,
-        "spot_side": SIDES,
-        "spot_larger": SIDES,
-        "spot_box": SIDES,  # the side only balances where the spot is drawn; the answer is its box
+        "cell_count": CELL_COUNTS,
+        "cell_edge": EDGES,
+        "cell_larger": SIDES,
+        "cell_box": EDGES,  # the class only cycles; the answer is the cell's box
     },
-    tasks={"speck_count": "text", "spot_side": "text", "spot_larger": "text", "spot_box": "box"},
+    # counts score as text (exact match) so judge/choice distractors come from the count pool itself:
+    # "nearby numbers" (the math rule) would offer 0 or 7, which no item has, a text-only shortcut
+    tasks={"cell_count": "text", "cell_edge": "text", "cell_larger": "text", "cell_box": "box"},
     vocabulary={
-        "speck_count": tuple(sorted({*SPECK_COUNTS, *map(str, OOD_SPECK_COUNTS.values())})),
-        "spot_side": SIDES,
-        "spot_larger": SIDES,
-        "spot_box": None,
+        "cell_count": tuple(sorted({*CELL_COUNTS, *map(str, OOD_CELL_COUNTS.values())})),
+        "cell_edge": EDGES,
+        "cell_larger": SIDES,
+        "cell_box": None,
     },
     build=build_scan_qa,
 )
