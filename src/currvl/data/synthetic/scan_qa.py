@@ -69,7 +69,10 @@ def _vary(rng: random.Random, rgb: tuple[int, int, int], by: int) -> tuple[int, 
 
 
 def render_slide(
-    rng: random.Random, size: tuple[int, int], cells: list[StainedCell], stain: dict[str, tuple[int, int, int]]
+    rng: random.Random,
+    size: tuple[int, int],
+    cells: list[StainedCell],
+    stain: dict[str, tuple[int, int, int]],
 ) -> tuple[Image.Image, list[list[int]]]:
     """Draw stained cells centred (+-2 px) in their grid cells, at 2x then box-filtered, with sensor
     noise; return the image and each cell's tight box in pixel-edge coordinates."""
