@@ -12,6 +12,7 @@ from currvl.cli.main import main
 from currvl.evaluation.compare import (
     BASE_STAMP,
     claim_output_dir,
+    contrast_rows,
     load_compare_config,
     run_compare,
     zero_variance_lines,
@@ -56,6 +57,7 @@ def _write_configs(tmp_path, model_dir):
             {"name": "Curr-RL", "source": "Curr-ReFT", "model": "stage0-judge/final"},
             {"name": "Curr-ReFT", "recipe": str(tmp_path / "currreft.yaml")},
         ],
+        "contrasts": [["Curr-ReFT", "SFT"]],
         "quick": {"general_n": 4, "overrides": {"SFT": {"trainer.max_steps": 1}}},
     }
     path = tmp_path / "compare.yaml"
@@ -98,7 +100,17 @@ def test_compare_runs_every_method_and_writes_the_report(tiny_model_dir, tmp_pat
     assert curve_eval["general"]["n"] == 4  # the curve probe is never larger than the probe
     assert runs["SFT"]["path"][-1]["general"] == runs["SFT"]["general_after"]  # same 4 items, same model
     assert set(report["matched"]["seeds"]["0"]["general"]) == {"SFT", "Curr-RL", "Curr-ReFT"}
+    (contrast,) = report["contrasts"]  # Curr-ReFT - SFT on the same items, from their evaluations
+    assert (contrast["a"], contrast["b"]) == ("Curr-ReFT", "SFT")
+    for name in ("domain", "domain_ood", "general"):
+        after = {
+            m: json.loads((out / "evals" / f"{m}-seed0.json").read_text())[name]["score"]
+            for m in ("SFT", "Curr-ReFT")
+        }
+        assert contrast["seeds"][0]["sets"][name]["delta"] == pytest.approx(after["Curr-ReFT"] - after["SFT"])
+        assert contrast["mean_delta"][name] == pytest.approx(after["Curr-ReFT"] - after["SFT"])
     md = (out / "report.md").read_text()
+    assert "| Curr-ReFT - SFT |" in md
     for name in ("| base |", "| SFT |", "| Curr-RL |", "| Curr-ReFT |", "KL (nats/token)", "| SFT | 0 |"):
         assert name in md
     assert "| method | task, first 20 RL steps |" in md
@@ -187,3 +199,41 @@ def test_the_collapse_section_reads_the_task_reward_not_trls_count():
     assert (
         zero_variance_lines({"methods": [{"method": "SFT"}], "runs": [{"method": "SFT", "curve": []}]}) == []
     )
+
+
+def _evaluation(scores: list[float]) -> dict:
+    records = [{"id": f"q{i}", "score": v} for i, v in enumerate(scores)]
+    return {"score": sum(scores) / len(scores), "n": len(scores), "records": records}
+
+
+def test_contrasts_are_paired_differences_over_the_same_items():
+    """A - B per seed: the score difference, a paired interval over the items, and the mean over the
+    seeds. Identical answers on every item but one: a resample's difference is (times that item is
+    drawn) / 8, Binomial(8, 1/8), whose 2.5th and 97.5th percentiles are 0 and 3."""
+    a = _evaluation([1, 1, 0, 0, 1, 0, 1, 0])
+    b = _evaluation([1, 1, 0, 0, 1, 0, 0, 0])  # A is right on one more item
+    same = _evaluation([1, 0, 1, 0, 1, 0, 1, 0])
+    evaluations = {
+        0: {"A": {"domain": a, "general": same}, "B": {"domain": b, "general": same}},
+        1: {"A": {"domain": b, "general": same}, "B": {"domain": b, "general": same}},
+    }
+    (row,) = contrast_rows(evaluations, [["A", "B"]])
+    s0, s1 = (p["sets"] for p in row["seeds"])
+    assert s0["domain"]["delta"] == pytest.approx(1 / 8)
+    lo, hi = s0["domain"]["delta_ci95"]
+    assert lo == pytest.approx(0.0) and hi == pytest.approx(3 / 8)
+    assert s0["general"]["delta"] == 0.0 and s0["general"]["delta_ci95"] == [0.0, 0.0]
+    assert s1["domain"]["delta"] == 0.0
+    assert row["mean_delta"] == {"domain": pytest.approx(1 / 16), "general": 0.0}
+    assert "domain_ood" not in row["mean_delta"]  # neither model was scored on it
+
+
+def test_contrasts_must_name_two_methods_of_the_config(tmp_path):
+    path, recipe = tmp_path / "c.yaml", tmp_path / "r.yaml"
+    recipe.write_text("")
+    path.write_text(f"methods:\n  - {{name: A, recipe: {recipe}}}\ncontrasts:\n  - [A, B]\n")
+    with pytest.raises(ConfigError, match=r"c.yaml:4: contrasts.0: 'B' is not a method"):
+        load_compare_config(path)
+    path.write_text(f"methods:\n  - {{name: A, recipe: {recipe}}}\ncontrasts:\n  - [A, A]\n")
+    with pytest.raises(ConfigError, match="two different method names"):
+        load_compare_config(path)

@@ -67,6 +67,9 @@ class CompareConfig:
     curve_general_n: int = 300
     curve_domain_n: int = 200
     methods: list[MethodConfig] = field(default_factory=list)
+    # [A, B] pairs of method names: the report states A - B on the same probe items, per seed, with
+    # paired bootstrap 95% intervals (a claim such as "Curr-ReFT >= GRPO + 0.1" is read off them)
+    contrasts: list[list[str]] = field(default_factory=list)
     quick: QuickConfig = field(default_factory=QuickConfig)
     source: str = "<memory>"
 
@@ -94,6 +97,13 @@ def load_compare_config(path: str | Path, quick: bool = False) -> CompareConfig:
             m.recipe = str(recipe)
         if m.source is not None and m.source not in names:
             raise ConfigError(f"{at}.source: {m.source!r} is not a method of this config")
+    for i, pair in enumerate(cfg.contrasts):
+        at = where(str(path), lines, f"contrasts.{i}")
+        if len(pair) != 2 or pair[0] == pair[1]:
+            raise ConfigError(f"{at}: a contrast is two different method names [A, B], got {pair}")
+        for name in pair:
+            if name not in names:
+                raise ConfigError(f"{at}: {name!r} is not a method of this config")
     for name in cfg.quick.overrides:
         if name not in names:
             raise ConfigError(
@@ -359,6 +369,7 @@ def run_compare(cfg: CompareConfig, overwrite: bool = False) -> dict[str, Any]:
         "general": base_curve["general"]["score"],
     }
     rows: list[dict[str, Any]] = []
+    evaluations: dict[int, dict[str, dict[str, Any]]] = {}  # seed -> method -> its evaluation
     for seed in cfg.seeds:
         infos: dict[str, dict[str, Any]] = {}
         for spec in cfg.methods:
@@ -370,6 +381,7 @@ def run_compare(cfg: CompareConfig, overwrite: bool = False) -> dict[str, Any]:
         for spec in cfg.methods:
             info = infos[spec.name]
             results = _evaluate(info["model"], cfg, out / "evals" / f"{spec.name}-seed{seed}.json")
+            evaluations.setdefault(seed, {})[spec.name] = results
             kl = _kl(
                 base, info["model"], cfg, base_results, out / "evals" / f"{spec.name}-seed{seed}.kl.json"
             )
@@ -410,12 +422,74 @@ def run_compare(cfg: CompareConfig, overwrite: bool = False) -> dict[str, Any]:
         "methods": summary,
         "runs": rows,
         "matched": matched_retention(rows, base_point),
+        "contrasts": contrast_rows(evaluations, cfg.contrasts),
     }
     (out / "report.json").write_text(json.dumps(result, indent=2))
     (out / "report.md").write_text(format_report(result))
     plot_scatter(result, out / "domain_vs_general.png")
     plot_curves(rows, out / "training_curves.png")
     return result
+
+
+CONTRAST_SETS = ("domain", OOD_SET, "general")
+
+
+def contrast_rows(
+    evaluations: dict[int, dict[str, dict[str, Any]]], pairs: list[list[str]]
+) -> list[dict[str, Any]]:
+    """A - B for each [A, B] pair and seed, on every set both were scored on: the difference of their
+    scores and its paired bootstrap 95% interval over the same items (B's evaluation stands where the
+    forgetting report puts the base's), then the mean difference over the seeds."""
+    from currvl.evaluation.forgetting import compare_sets
+
+    out = []
+    for a, b in pairs:
+        per_seed = []
+        for seed, by_method in sorted(evaluations.items()):
+            if a not in by_method or b not in by_method:
+                continue
+            sets = {}
+            for name in CONTRAST_SETS:
+                if name in by_method[a] and name in by_method[b]:
+                    row = compare_sets(by_method[b][name], by_method[a][name], retention=False)
+                    sets[name] = {"delta": row["delta"], "delta_ci95": row.get("delta_ci95")}
+            per_seed.append({"seed": seed, "sets": sets})
+        means = {
+            name: statistics.fmean(p["sets"][name]["delta"] for p in per_seed)
+            for name in CONTRAST_SETS
+            if per_seed and all(name in p["sets"] for p in per_seed)
+        }
+        out.append({"a": a, "b": b, "seeds": per_seed, "mean_delta": means})
+    return out
+
+
+def contrast_lines(result: dict[str, Any]) -> list[str]:
+    """The report's method-against-method table."""
+    contrasts = result.get("contrasts") or []
+    if not contrasts:
+        return []
+    names = {"domain": "domain", OOD_SET: str(result.get("ood_split") or OOD_SET), "general": "general"}
+    sets = [n for n in CONTRAST_SETS if any(n in c["mean_delta"] for c in contrasts)]
+    lines = [
+        "",
+        "Method against method: A - B on the same probe items, per seed with its paired bootstrap 95% "
+        "interval, and the mean over the seeds:",
+        "",
+        "| A - B | " + " | ".join(names[n] for n in sets) + " |",
+        "|---|" + "---|" * len(sets),
+    ]
+    for c in contrasts:
+        cells = []
+        for n in sets:
+            seeds = "; ".join(
+                f"s{p['seed']} {_interval(p['sets'][n]['delta'], p['sets'][n]['delta_ci95'])}"
+                for p in c["seeds"]
+                if n in p["sets"]
+            )
+            mean = c["mean_delta"].get(n)
+            cells.append(f"**{mean:+.3f}** ({seeds})" if mean is not None else seeds or "-")
+        lines.append(f"| {c['a']} - {c['b']} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def matched_retention(rows: list[dict[str, Any]], base_point: dict[str, Any]) -> dict[str, Any]:
@@ -551,7 +625,10 @@ def format_report(result: dict[str, Any]) -> str:
         runs = [r for r in result["runs"] if r["method"] == name]
         lines.append(f"| {name} | " + " | ".join(_category_means(runs, "general_categories", cats)) + " |")
     lines += domain_category_lines(result)
-    return "\n".join(lines + zero_variance_lines(result) + _matched_lines(result)) + "\n"
+    return (
+        "\n".join(lines + contrast_lines(result) + zero_variance_lines(result) + _matched_lines(result))
+        + "\n"
+    )
 
 
 def _category_means(runs: list[dict[str, Any]], key: str, cats: list[str]) -> list[str]:
