@@ -300,35 +300,38 @@ class CurrvlRCPATrainer(CurrvlGRPOTrainer):
         total[torch.isnan(rewards).all(dim=1)] = float("nan")
         return total
 
+    def _task_rewards(self) -> tuple[torch.Tensor, float] | None:
+        """Per-rollout task reward (every reward but format, over all processes' rows) and its maximum
+        (the task rewards' weights summed); None when every reward is a format reward."""
+        names = list(self.reward_func_names)
+        columns = task_reward_columns(names)
+        if self._rewards is None or not columns:
+            return None
+        task = task_reward(self._trained_rewards(), names, self.reward_weights)
+        return task, float(self.reward_weights[columns].sum())
+
     def _add_cdp_weights(self, out: dict[str, Any], local_rows: int) -> None:
         """Difficulty weights from the task reward alone (every reward but format), as a fraction of
         its maximum: a well-formatted wrong answer must not look like a query of medium difficulty."""
-        if self._rewards is None or self.rcpa.weighting == "none":
+        task = self._task_rewards() if self.rcpa.weighting != "none" else None
+        if task is None:
             return
-        names = list(self.reward_func_names)
-        columns = task_reward_columns(names)
-        if not columns:
-            return
-        task = task_reward(self._trained_rewards(), names, self.reward_weights)
-        max_reward = float(self.reward_weights[columns].sum())
-        w = difficulty_weights(task, self.num_generations, self.rcpa, max_reward=max_reward)
+        w = difficulty_weights(task[0], self.num_generations, self.rcpa, max_reward=task[1])
         start = self.accelerator.process_index * local_rows
         out["cdp_weights"] = w[start : start + local_rows]
 
     def _familiarity_reward(self, members: torch.Tensor) -> float | None:
-        """The policy's own mean task reward (every reward but format; graded rewards as gated by
-        delta) as a fraction of its maximum, so QA (accuracy) and reports (findings F1, CIDEr) alike
-        can drive familiarity progress. Reference members are not the policy's and are left out."""
-        names = list(self.reward_func_names)
-        task = task_reward(self._trained_rewards(), names, self.reward_weights)
+        """The policy's own mean task reward (graded rewards as gated by delta) as a fraction of its
+        maximum, so QA (accuracy) and reports (findings F1, CIDEr) alike can drive familiarity
+        progress. Reference members are not the policy's and are left out."""
+        task = self._task_rewards()
         if task is None:
             return None
         members = self.accelerator.gather(members.to(self.accelerator.device))  # rewards are global
-        own = task[~members.to(task.device)]
+        own = task[0][~members.to(task[0].device)]
         if own.numel() == 0 or torch.isnan(own).all():
             return None
-        max_reward = float(self.reward_weights[task_reward_columns(names)].sum())
-        return torch.nanmean(own).item() / max(max_reward, 1e-8)
+        return torch.nanmean(own).item() / max(task[1], 1e-8)
 
     def _log_rollout_metrics(self, out, p: float) -> None:
         metrics = self._metrics["train"]
