@@ -92,9 +92,12 @@ SceneObject = tuple[float, float, str, str]
 """(row, column, shape, colour name) of one object on the grid (whole cells but for tiny grids)."""
 
 
-def _jitter(rng: random.Random, rgb: tuple[int, int, int]) -> tuple[int, int, int]:
-    """Vary a base colour slightly so colour is a category, not a single pixel value."""
-    return tuple(min(255, max(0, c + rng.randint(-_COLOR_JITTER, _COLOR_JITTER))) for c in rgb)  # type: ignore[return-value]
+def jitter_colour(
+    rng: random.Random, rgb: tuple[int, int, int], by: int = _COLOR_JITTER
+) -> tuple[int, int, int]:
+    """Vary a base colour slightly (each channel by up to `by`) so colour is a category, not a single
+    pixel value."""
+    return tuple(min(255, max(0, c + rng.randint(-by, by))) for c in rgb)  # type: ignore[return-value]
 
 
 def _background(rng: random.Random) -> tuple[int, int, int]:
@@ -144,7 +147,7 @@ def render_scene(rng: random.Random, size: tuple[int, int], objects: list[SceneO
         cx = ((col + 0.5) * CELL + rng.uniform(-2, 2)) * k
         cy = ((row + 0.5) * CELL + rng.uniform(-2, 2)) * k
         r = rng.uniform(9.5, 12.0) * k
-        fill = _jitter(rng, COLORS[color])
+        fill = jitter_colour(rng, COLORS[color])
         if kind == "circle":
             draw.ellipse([cx - 0.9 * r, cy - 0.9 * r, cx + 0.9 * r, cy + 0.9 * r], fill=fill)
         else:

@@ -36,7 +36,7 @@ from PIL import Image, ImageDraw
 
 from ..schema import format_box, make_sample
 from .base import World
-from .general import CELL, edge_cell, grid_shape
+from .general import CELL, edge_cell, grid_shape, jitter_colour
 
 CELL_COUNTS: tuple[str, ...] = ("1", "2", "3", "4")
 OOD_CELL_COUNTS: dict[str, int] = {"1": 5, "2": 6, "3": 5, "4": 6}
@@ -64,10 +64,6 @@ def _grid_cells(size: tuple[int, int]) -> list[tuple[int, int]]:
     return [(r, c) for r in range(rows) for c in range(cols)]
 
 
-def _vary(rng: random.Random, rgb: tuple[int, int, int], by: int) -> tuple[int, int, int]:
-    return tuple(min(255, max(0, c + rng.randint(-by, by))) for c in rgb)  # type: ignore[return-value]
-
-
 def render_slide(
     rng: random.Random,
     size: tuple[int, int],
@@ -78,14 +74,14 @@ def render_slide(
     noise; return the image and each cell's tight box in pixel-edge coordinates."""
     w, h = size
     k = _SUPERSAMPLE
-    img = Image.new("RGB", (w * k, h * k), _vary(rng, SLIDE_GLASS, 6))
+    img = Image.new("RGB", (w * k, h * k), jitter_colour(rng, SLIDE_GLASS, 6))
     draw = ImageDraw.Draw(img)
     boxes = []
     for row, col, radius in cells:
         cx = ((col + 0.5) * CELL + rng.uniform(-2, 2)) * k
         cy = ((row + 0.5) * CELL + rng.uniform(-2, 2)) * k
         a, b = radius * k * rng.uniform(0.9, 1.0), radius * k * rng.uniform(0.75, 0.95)
-        draw.ellipse([cx - a, cy - b, cx + a, cy + b], fill=_vary(rng, stain["body"], 10))
+        draw.ellipse([cx - a, cy - b, cx + a, cy + b], fill=jitter_colour(rng, stain["body"], 10))
         nr = 0.4 * b
         nx, ny = cx + rng.uniform(-0.2, 0.2) * a, cy + rng.uniform(-0.2, 0.2) * b
         draw.ellipse([nx - nr, ny - nr, nx + nr, ny + nr], fill=stain["nucleus"])
