@@ -158,14 +158,15 @@ def render_scene(rng: random.Random, size: tuple[int, int], objects: list[SceneO
     return img.resize((w, h), Image.Resampling.BOX)
 
 
-def _cells(size: tuple[int, int]) -> list[tuple[int, int]]:
+def grid_cells(size: tuple[int, int]) -> list[tuple[int, int]]:
+    """Every (row, column) of the object grid, row by row."""
     rows, cols = grid_shape(size)
     return [(r, c) for r in range(rows) for c in range(cols)]
 
 
 def random_scene(rng: random.Random, size: tuple[int, int], max_objects: int = 6) -> list[SceneObject]:
     """0..max_objects objects of random shape and colour in distinct cells (vision pretraining)."""
-    cells = _cells(size)
+    cells = grid_cells(size)
     chosen = rng.sample(cells, rng.randint(0, min(max_objects, len(cells))))
     return [(r, c, rng.choice(SHAPES), rng.choice(list(COLORS))) for r, c in chosen]
 
@@ -181,7 +182,7 @@ def _count_scene(rng: random.Random, size: tuple[int, int], n: int) -> list[Scen
             kind0 if same else rng.choice(SHAPES),
             color0 if same else rng.choice(list(COLORS)),
         )
-        for r, c in rng.sample(_cells(size), n)
+        for r, c in rng.sample(grid_cells(size), n)
     ]
 
 
@@ -230,7 +231,7 @@ def build_general(
         raise ValueError(f"unknown general category {category!r}")
     question = rng.choice(QUESTIONS[category])
     if category == "color":
-        img = render_scene(rng, size, [(*rng.choice(_cells(size)), rng.choice(SHAPES), cls)])
+        img = render_scene(rng, size, [(*rng.choice(grid_cells(size)), rng.choice(SHAPES), cls)])
         return make_sample(
             question,
             cls,
@@ -240,7 +241,7 @@ def build_general(
             rationale=f"the shape is {cls}",
         )
     if category == "shape":
-        img = render_scene(rng, size, [(*rng.choice(_cells(size)), cls, rng.choice(list(COLORS)))])
+        img = render_scene(rng, size, [(*rng.choice(grid_cells(size)), cls, rng.choice(list(COLORS)))])
         return make_sample(
             question,
             cls,

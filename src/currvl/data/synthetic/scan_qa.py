@@ -36,7 +36,7 @@ from PIL import Image, ImageDraw
 
 from ..schema import format_box, make_sample
 from .base import World
-from .general import CELL, edge_cell, grid_shape, jitter_colour
+from .general import CELL, edge_cell, grid_cells, grid_shape, jitter_colour
 
 CELL_COUNTS: tuple[str, ...] = ("1", "2", "3", "4")
 OOD_CELL_COUNTS: dict[str, int] = {"1": 5, "2": 6, "3": 5, "4": 6}
@@ -57,11 +57,6 @@ _NOISE_STD = 3.0
 
 StainedCell = tuple[float, float, float]
 """(row, column, radius in px) of one stained cell on the 28 px grid."""
-
-
-def _grid_cells(size: tuple[int, int]) -> list[tuple[int, int]]:
-    rows, cols = grid_shape(size)
-    return [(r, c) for r in range(rows) for c in range(cols)]
 
 
 def render_slide(
@@ -110,7 +105,7 @@ def build_scan_qa(
 
     if category == "cell_count":
         n = OOD_CELL_COUNTS[cls] if ood else int(cls)
-        cells = [(r, c, radius()) for r, c in rng.sample(_grid_cells(size), n)]
+        cells = [(r, c, radius()) for r, c in rng.sample(grid_cells(size), n)]
         img, _ = render_slide(rng, size, cells, stain)
         noun = "cell" if n == 1 else "cells"
         return make_sample(
@@ -132,7 +127,7 @@ def build_scan_qa(
         rationale = f"the {cls} cell is the larger of the two"
         return make_sample(LARGER_QUESTION, cls, "text", image=img, category=category, rationale=rationale)
     if category == "cell_box":
-        row, col = rng.choice(_grid_cells(size))
+        row, col = rng.choice(grid_cells(size))
         img, boxes = render_slide(rng, size, [(row, col, radius())], stain)
         return make_sample(
             BOX_QUESTION,
