@@ -115,6 +115,11 @@ def test_compare_runs_every_method_and_writes_the_report(tiny_model_dir, tmp_pat
         assert name in md
     assert "| method | task, first 20 RL steps |" in md
     assert "test_ood (delta over base) |" in md
+    # what the domain score must beat: the scan world's 5 findings (chance 0.2) and a blind floor
+    assert report["base"]["chance_categories"]["finding"] == pytest.approx(0.2)
+    assert report["base"]["chance_categories"]["finding_box"] is None
+    assert report["base"]["chance"] is None and "| *chance* | n/a |" in md  # boxes have no chance level
+    assert "| *blind floor* |" in md and report["base"]["blind_floor"] is not None
     assert (out / "domain_vs_general.png").stat().st_size > 0
     assert (out / "training_curves.png").stat().st_size > 0
     # an existing report is never replaced silently; with --overwrite the cached runs are reused
@@ -123,6 +128,24 @@ def test_compare_runs_every_method_and_writes_the_report(tiny_model_dir, tmp_pat
     mtime = (out / "runs" / "SFT-seed0" / "compare_run.json").stat().st_mtime_ns
     run_compare(load_compare_config(path, quick=True), overwrite=True)
     assert (out / "runs" / "SFT-seed0" / "compare_run.json").stat().st_mtime_ns == mtime
+
+
+def test_the_domain_floor_is_chance_and_the_blind_answer_on_the_probe_items():
+    from currvl.evaluation.compare import CompareConfig, domain_floor
+
+    floor = domain_floor(CompareConfig(domain="synthetic:scan_qa", domain_n=200, output_dir="unused"))
+    chance = floor["chance_categories"]
+    # a uniform guess over the world's answer set (counts 1-6: test_ood's 5 and 6 included)
+    assert chance == {
+        "cell_box": None,
+        "cell_count": pytest.approx(1 / 6),
+        "cell_edge": 0.25,
+        "cell_larger": 0.5,
+    }
+    assert floor["chance"] is None  # boxes have no chance level, so the probe as a whole has none
+    # the README's blind floor of open scan_qa (0.256 at n=500): a quarter of counts and edges, half of sizes
+    assert 0.2 <= floor["blind_floor"] <= 0.3
+    assert floor["blind_categories"]["cell_larger"] == pytest.approx(0.5, abs=0.1)
 
 
 def test_an_output_folder_never_mixes_runs_from_two_base_models(tmp_path):

@@ -213,3 +213,32 @@ def test_an_unknown_tokenizer_corpus_is_refused_before_anything_is_written(tmp_p
     with pytest.raises(ValueError, match="tokenizer_corpus"):
         bp.pretrain_base(tmp_path / "run", bp.BasePretrainConfig(tokenizer_corpus="latest"))
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_describe_english_and_facts_stages_train_and_log(tmp_path):
+    """Each extra stage adds a loss term of its own to the language step and logs it."""
+    cfg = _cfg()
+    cfg.vision_steps, cfg.lm_steps, cfg.save_every = 1, 25, 25
+    cfg.describe_batch_size, cfg.english_batch_size, cfg.facts_batch_size = 2, 2, 2
+    bp.pretrain_base(tmp_path / "run", cfg)
+    rows = [json.loads(line) for line in (tmp_path / "run" / "pretrain_log.jsonl").read_text().splitlines()]
+    last = [r for r in rows if r["stage"] == "language"][-1]
+    for key in ("describe_loss", "english_loss", "facts_loss"):
+        assert 0 < last[key] < 20, (key, last)
+
+
+def test_english_windows_are_corpus_text_and_facts_mask_padding():
+    from currvl.data.synthetic.signs import sign_facts
+    from currvl.models.loading import load_processor
+    from currvl.models.tiny import ENGLISH_CORPUS
+
+    tokenizer = load_processor("currvl-base").tokenizer
+    ids, labels = bp.english_batch(tokenizer, seed=0, step=3, n=2, window=16)
+    assert ids.shape == (2, 16) and torch.equal(ids, labels)
+    corpus = " ".join(ENGLISH_CORPUS.read_text().split())
+    assert " ".join(tokenizer.decode(ids[0]).split()) in corpus
+    enc, labels = bp.facts_batch(tokenizer, seed=0, step=3, n=4)
+    for row, lab, mask in zip(enc["input_ids"], labels, enc["attention_mask"], strict=True):
+        assert tokenizer.decode(row[mask == 1]) in sign_facts()
+        assert (lab[mask == 0] == -100).all() and torch.equal(lab[mask == 1], row[mask == 1])

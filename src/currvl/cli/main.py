@@ -342,7 +342,11 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         "vision_steps",
         "lm_steps",
         "arithmetic_batch_size",
+        "recall_batch_size",
         "grounding_batch_size",
+        "describe_batch_size",
+        "english_batch_size",
+        "facts_batch_size",
         "compare_scan",
         "judge_compare",
         "train_merger",
@@ -375,6 +379,31 @@ def cmd_gate(args: argparse.Namespace) -> int:
     return 0 if result["passed"] else 1
 
 
+def cmd_diagnose(args: argparse.Namespace) -> int:
+    """`currvl diagnose`: the premise figures of a domain on a model, and the method they point to."""
+    from currvl.evaluation.diagnose import run_diagnosis
+    from currvl.evaluation.premises import premise_table
+
+    figures = run_diagnosis(
+        args.model,
+        args.data,
+        out_dir=args.out,
+        split=args.split,
+        n=args.n,
+        k=args.k,
+        share=args.share,
+        temperature=args.temperature,
+        concepts=[w.strip() for w in args.concepts.split(",") if w.strip()] if args.concepts else None,
+        image_root=args.image_root,
+        control_n=args.control_n,
+        seed=args.seed,
+        overwrite=args.overwrite,
+    )
+    print(premise_table(figures))
+    print(f"\n{figures['seconds']:.0f} s; wrote diagnosis.json, diagnosis.md, diagnosis.png to {args.out}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from currvl.cli.demo import run_demo
 
@@ -384,10 +413,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="currvl", description=__doc__)
-    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    p.add_argument(
+        "-v", "--verbose", action="store_true", help="debug logging, and TRL's full metric dict at every step"
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
+    def verbose_flag(parser: argparse.ArgumentParser) -> None:
+        """`--verbose` after the subcommand too (SUPPRESS keeps a top-level -v from being reset)."""
+        parser.add_argument(
+            "-v",
+            "--verbose",
+            action="store_true",
+            default=argparse.SUPPRESS,
+            help="print TRL's full metric dict at every step (it always goes to metrics.jsonl)",
+        )
+
     t = sub.add_parser("train", help="train with a YAML recipe (method: sft, grpo or rcpa)")
+    verbose_flag(t)
     t.add_argument("config")
     t.add_argument("--overwrite", action="store_true", help="replace an existing run in output_dir")
     t.add_argument("--resume", action="store_true", help="continue from the last checkpoint in output_dir")
@@ -398,6 +440,7 @@ def build_parser() -> argparse.ArgumentParser:
         "compare", help="run every method of a compare config from one base model; write report.md + plots"
     )
     c.add_argument("config")
+    verbose_flag(c)
     c.add_argument("--quick", action="store_true", help="apply the config's quick: section (smaller runs)")
     c.add_argument("--seeds", type=int, nargs="+", help="override the config's seeds")
     c.add_argument("--out", help="override the config's output_dir")
@@ -470,6 +513,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=cmd_eval)
 
     si = sub.add_parser("self-improve", help="rejection sampling: sample, score 0-100, keep >= threshold")
+    verbose_flag(si)
     si.add_argument("--model", required=True)
     si.add_argument("--data", required=True, help="JSONL file, HF dataset, or synthetic:WORLD[:N]")
     si.add_argument("--split", default="train")
@@ -530,13 +574,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     mp.add_argument("--arithmetic-batch-size", type=int, help="extra text-only arithmetic items a step")
     mp.add_argument(
+        "--recall-batch-size", type=int, help="text-only recall items a step (the forms' mechanics)"
+    )
+    mp.add_argument(
         "--grounding-batch-size",
         type=int,
         help='grounding items a step ("the red shape is in row 2, column 3")',
     )
     mp.add_argument(
+        "--describe-batch-size",
+        type=int,
+        help="scenes described in free answer forms a step (never the held-out forms of unseen_forms)",
+    )
+    mp.add_argument(
+        "--english-batch-size", type=int, help="windows of plain English language modelling a step"
+    )
+    mp.add_argument(
+        "--facts-batch-size", type=int, help="text-only facts a step (what signs mean: the signs domain)"
+    )
+    mp.add_argument(
         "--tokenizer-corpus",
-        choices=("frozen", "current"),
+        choices=("frozen", "frozen+signs", "current"),
         help="frozen: the shipped base's tokenizer corpus (default; the rebuild reproduces the shipped "
         "base); current: today's synthetic worlds' text (a world you added gets its words as tokens)",
     )
@@ -552,7 +610,32 @@ def build_parser() -> argparse.ArgumentParser:
     mg.add_argument("--write", action="store_true", help="write gate.json / gate.md beside the model")
     mg.set_defaults(func=cmd_gate)
 
+    dg = sub.add_parser(
+        "diagnose",
+        help="measure a domain's premises on a model (reachability, prefix, sight, yes/no density) "
+        "and recommend a method",
+    )
+    dg.add_argument("--model", default="currvl-base", help="a folder, hub id or currvl-base")
+    dg.add_argument("--data", required=True, help="JSONL file or folder, HF dataset, or synthetic:WORLD[:N]")
+    dg.add_argument("--split", default="train", help="the split training would use (default train)")
+    dg.add_argument("--n", type=int, default=200, help="items sampled from the split (seeded)")
+    dg.add_argument("--k", type=int, default=8, help="samples per item: a GRPO group")
+    dg.add_argument("--share", type=float, default=0.6, help="share of the reference forced (RCPA's rho)")
+    dg.add_argument("--temperature", type=float, default=1.0)
+    dg.add_argument(
+        "--concepts", help="comma-separated domain words the prefix cut stops before (added to a world's own)"
+    )
+    dg.add_argument("--image-root")
+    dg.add_argument(
+        "--control-n", type=int, default=200, help="general shapes for the sight control (0: none)"
+    )
+    dg.add_argument("--seed", type=int, default=0)
+    dg.add_argument("--out", default="runs/diagnose", help="folder for diagnosis.json / .md / .png")
+    dg.add_argument("--overwrite", action="store_true", help="replace an earlier diagnosis there")
+    dg.set_defaults(func=cmd_diagnose)
+
     demo = sub.add_parser("demo", help="the embedded default: tiny VLM, synthetic worlds, CPU")
+    verbose_flag(demo)
     demo.add_argument("--workdir", default="runs/demo")
     demo.add_argument("--quick", action="store_true", help="smaller everything (smoke test)")
     demo.add_argument("--rebuild-base", action="store_true", help="ignore the cached pretrained base model")
@@ -569,6 +652,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     from currvl.data.validation import DataValidationError
     from currvl.training.config_loader import ConfigError
+    from currvl.training.console import set_verbose
+
+    set_verbose(args.verbose)
 
     try:
         return args.func(args)

@@ -265,6 +265,31 @@ def _evaluate(
     return results
 
 
+def domain_floor(cfg: CompareConfig) -> dict[str, Any]:
+    """What a domain score must beat, on the same probe items: the chance level where the answers come
+    from a small closed set (per category, and over the probe when every category has one) and the
+    blind floor (the train split's most common answer to each question, given without the image)."""
+    from currvl.evaluation.blind import open_answer_prior
+    from currvl.evaluation.premises import closed_answer_sets, open_chance
+    from currvl.evaluation.probe import domain_split
+
+    test = domain_split(cfg.domain, cfg.domain_n)
+    chance = open_chance(test, closed_answer_sets(cfg.domain))
+    per_item = [chance.get(s.get("category") or s["task"]) for s in test]
+    overall = None if None in per_item else sum(per_item) / len(per_item)
+    try:
+        train = domain_split(cfg.domain, cfg.domain_n, split="train")
+    except (ValueError, FileNotFoundError):  # no train split to fit the blind answers on
+        return {"chance": overall, "chance_categories": chance, "blind_floor": None, "blind_categories": {}}
+    floor = open_answer_prior(train, test)
+    return {
+        "chance": overall,
+        "chance_categories": chance,
+        "blind_floor": floor["score"],
+        "blind_categories": floor["categories"],
+    }
+
+
 def _kl(base: Path, model_dir: str | Path, cfg: CompareConfig, base_results: dict, cache: Path) -> dict:
     """KL(base || tuned) along the base's general-probe completions (cached like the evaluations)."""
     from currvl.evaluation.divergence import general_kl_of
@@ -410,6 +435,7 @@ def run_compare(cfg: CompareConfig, overwrite: bool = False) -> dict[str, Any]:
         "format_leak": _leak_rate(base_results["general"]),
         "domain_categories": _category_scores(base_results["domain"]),
         "domain_ood": base_results[OOD_SET]["score"] if OOD_SET in base_results else None,
+        **domain_floor(cfg),
     }
     result = {
         "date": time.strftime("%Y-%m-%d"),
@@ -594,11 +620,16 @@ def format_report(result: dict[str, Any]) -> str:
         f"Greedy accuracy on held-out splits: domain n={result['domain_n']}, general probe n={result['general_n']}. "
         "Retention = general after / general before. KL = KL(base || tuned) per token along the base's "
         "general-probe completions (RL's Razor forgetting predictor). Leak = share of open general "
-        "questions answered with yes/no or an option letter (format leakage of judge/choice training).",
+        "questions answered with yes/no or an option letter (format leakage of judge/choice training). "
+        "Chance = a uniform guess among a category's answers, where they come from a small closed set; blind "
+        "floor = the train split's most common answer to each question, given without the image: a domain "
+        "score means something only above both.",
         "",
         "| method | domain score | general score | retention | KL (nats/token) | leak | wall time (s) | steps |",
         "|---|---|---|---|---|---|---|---|",
         f"| base | {_fmt(b['domain'])} | {_fmt(b['general'])} | 1.000 | 0 | {_fmt(b.get('format_leak'))} | - | - |",
+        f"| *chance* | {_fmt(b.get('chance'))} | | | | | | |",
+        f"| *blind floor* | {_fmt(b.get('blind_floor'))} | | | | | | |",
     ]
     for m in result["methods"]:
         lines.append(
@@ -650,6 +681,10 @@ def domain_category_lines(result: dict[str, Any]) -> list[str]:
     lines.append(
         "| base | " + " | ".join([*(f"{b['domain_categories'][c]:.3f}" for c in cats), *base_ood]) + " |"
     )
+    for label, key in (("*chance*", "chance_categories"), ("*blind floor*", "blind_categories")):
+        values = b.get(key) or {}
+        blank = [""] if ood else []
+        lines.append(f"| {label} | " + " | ".join([*(_fmt(values.get(c)) for c in cats), *blank]) + " |")
     for name in [m["method"] for m in result["methods"]]:
         runs = [r for r in result["runs"] if r["method"] == name]
         cells = _category_means(runs, "domain_categories", cats)

@@ -43,11 +43,20 @@ from currvl.data.formats import judge_candidate, to_choice, to_judge
 from currvl.data.prompts import prompt_messages, target_text
 from currvl.data.schema import OPTION_LETTERS
 from currvl.data.synthetic import GENERAL, make_sample_at
+from currvl.data.synthetic.describe import describe_item
 from currvl.data.synthetic.general import COLORS, SHAPES, grid_shape, random_scene, render_scene
-from currvl.models.tiny import TinyModelSpec, build_tiny_model, corpus_with_english, frozen_tokenizer_corpus
+from currvl.data.synthetic.signs import sign_facts
+from currvl.data.synthetic.signs import tokenizer_text as signs_tokenizer_text
+from currvl.models.tiny import (
+    ENGLISH_CORPUS,
+    TinyModelSpec,
+    build_tiny_model,
+    corpus_with_english,
+    frozen_tokenizer_corpus,
+)
 
 STATE_FILE = "pretrain_state.pt"
-TOKENIZER_CORPORA = ("frozen", "current")
+TOKENIZER_CORPORA = ("frozen", "frozen+signs", "current")
 CONFIG_FILE = "pretrain_config.json"
 FORMS = ("open", "judge", "choice")
 IMAGE_SIZE = 112
@@ -71,6 +80,16 @@ class BasePretrainConfig:
     recall_batch_size: int = 16
     grounding_batch_size: int = 0
     arithmetic_batch_size: int = 8
+    # describe items a step: the general suite's scenes described in many free answer forms (sentences,
+    # phrases, lists), never the held-out forms of `unseen_forms`, so the language reads the image in
+    # contexts other than the three drilled templates
+    describe_batch_size: int = 0
+    # plain English language modelling a step: windows of `english_window` tokens of the shipped corpus
+    english_batch_size: int = 0
+    english_window: int = 48
+    # text-only facts a step (plain language modelling): what signs mean, the knowledge the `signs`
+    # domain connects to pictures; the base never sees a sign's picture with its meaning
+    facts_batch_size: int = 0
     compare_scan: bool = True
     # a yes/no rationale ends "left vs right no": the verdict compares two adjacent words, the option
     # scan's own mechanism, instead of two words five tokens apart ("left edge, the question asks right")
@@ -267,6 +286,37 @@ def recall_item(
     return _with_form(sample, form, rng, seed, {("recall", "text"): vocab}, compare, judge_compare)
 
 
+def english_batch(tokenizer, seed: int, step: int, n: int, window: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """`n` windows of `window` tokens of the shipped English corpus (plain language modelling)."""
+    ids = _english_ids(tokenizer)
+    rng = random.Random(f"currvl/pretrain-english/{seed}/{step}")
+    starts = [rng.randrange(0, len(ids) - window - 1) for _ in range(n)]
+    batch = torch.tensor([ids[i : i + window] for i in starts])
+    return batch, batch.clone()
+
+
+def facts_batch(tokenizer, seed: int, step: int, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """`n` text-only facts (`sign_facts`) as a language-modelling batch (padding left out of the loss)."""
+    facts = sign_facts()
+    rng = random.Random(f"currvl/pretrain-facts/{seed}/{step}")
+    enc = tokenizer(
+        [rng.choice(facts) for _ in range(n)], add_special_tokens=False, return_tensors="pt", padding=True
+    )
+    labels = enc["input_ids"].masked_fill(enc["attention_mask"] == 0, -100)
+    return enc, labels
+
+
+_ENGLISH_IDS: dict[int, list[int]] = {}
+
+
+def _english_ids(tokenizer) -> list[int]:
+    key = id(tokenizer)
+    if key not in _ENGLISH_IDS:
+        text = "\n".join(line for line in ENGLISH_CORPUS.read_text().splitlines() if line.strip())
+        _ENGLISH_IDS[key] = tokenizer(text, add_special_tokens=False)["input_ids"]
+    return _ENGLISH_IDS[key]
+
+
 def vision_batch(seed: int, step: int, n: int) -> tuple[list[Any], dict[str, torch.Tensor]]:
     """Images of random grid scenes and their per-token labels (row-major, one token per cell)."""
     rows, cols = grid_shape((IMAGE_SIZE, IMAGE_SIZE))
@@ -442,6 +492,16 @@ def _run_stage(
 STAGES = ("vision", "language")
 
 
+def tokenizer_corpus(name: str) -> list[str]:
+    """ "frozen": pt13's corpus, as shipped with the earlier bases; "frozen+signs": that plus the signs
+    world's text (its meanings become whole tokens); "current": today's worlds' text."""
+    if name == "frozen":
+        return frozen_tokenizer_corpus()
+    if name == "frozen+signs":
+        return frozen_tokenizer_corpus() + signs_tokenizer_text()
+    return corpus_with_english()
+
+
 def is_finished(out_dir: str | Path) -> bool:
     """Does `out_dir` hold a finished base (a model and no pretraining state left to resume)?"""
     out = Path(out_dir)
@@ -467,7 +527,7 @@ def pretrain_base(out_dir: str | Path, cfg: BasePretrainConfig | None = None) ->
     torch.manual_seed(cfg.seed)
     init = out / "pretrain_init"
     if not (init / "config.json").exists():
-        corpus = frozen_tokenizer_corpus() if cfg.tokenizer_corpus == "frozen" else corpus_with_english()
+        corpus = tokenizer_corpus(cfg.tokenizer_corpus)
         build_tiny_model(init, cfg.spec, corpus=corpus)
     model, processor = load_model(init)
     visual = model.model.visual
@@ -541,6 +601,21 @@ def pretrain_base(out_dir: str | Path, cfg: BasePretrainConfig | None = None) ->
                 items = [make(step * n + j, cfg.seed) for j in range(n)]
                 part = sft_loss(model, *encode_sft(processor, items, cfg.answer_weight))
                 loss, metrics[name] = loss + part, round(part.item(), 4)
+        if cfg.describe_batch_size:  # a whole sentence is the answer: no one token to weigh up
+            n = cfg.describe_batch_size
+            items = [describe_item(step * n + j, cfg.seed) for j in range(n)]
+            part = sft_loss(model, *encode_sft(processor, items, 1.0))
+            loss, metrics["describe_loss"] = loss + part, round(part.item(), 4)
+        if cfg.english_batch_size:
+            ids, labels = english_batch(
+                processor.tokenizer, cfg.seed, step, cfg.english_batch_size, cfg.english_window
+            )
+            part = model(input_ids=ids, labels=labels).loss
+            loss, metrics["english_loss"] = loss + part, round(part.item(), 4)
+        if cfg.facts_batch_size:
+            enc, labels = facts_batch(processor.tokenizer, cfg.seed, step, cfg.facts_batch_size)
+            part = model(**enc, labels=labels).loss
+            loss, metrics["facts_loss"] = loss + part, round(part.item(), 4)
         return loss, metrics
 
     _run_stage(

@@ -63,6 +63,7 @@ def build_trainer(
     recipe: Recipe, output_dir: Path, train_samples: list[dict[str, Any]], callbacks: list | None = None
 ):
     """The TRL trainer for `recipe` (model loaded, data converted); no training yet."""
+    from currvl.training.console import install_console
     from currvl.training.reliability import InterruptionCallback
 
     # SIGINT/SIGTERM: save a checkpoint at the step end, then `trainer.train()` raises TrainingInterrupted
@@ -95,7 +96,12 @@ def build_trainer(
         "peft_config": peft_config,
         "callbacks": callbacks,
     }
-    return TRAINER_BUILDERS[recipe.method](recipe, output_dir, train_samples, targs, common)
+    trainer = TRAINER_BUILDERS[recipe.method](recipe, output_dir, train_samples, targs, common)
+    # a compact line per step on the console, every metric in metrics.jsonl (a curriculum stage's
+    # folder, "stage0-judge", labels its lines)
+    folder = Path(output_dir).name
+    install_console(trainer, label=folder if folder.startswith("stage") else "")
+    return trainer
 
 
 def _sft_trainer(

@@ -14,12 +14,19 @@ from .domain import BOX_FINDINGS, FINDINGS, SCAN, SCAN_REPORT, render_scan
 from .general import COLORS, COUNTS, GENERAL, OPERATIONS, POSITIONS, SHAPES
 from .scan_qa import SCAN_QA
 from .sheet import contact_sheet
+from .signs import SIGNS_WORLD
+from .unseen_forms import UNSEEN_FORMS
 
 WORLDS: dict[str, World] = {"general": GENERAL, "scan": SCAN}
 # Opt-in worlds: reachable by name (get_world, make_samples, "synthetic:<world>:<n>" specs) but not in
 # WORLDS, whose text trains the tiny model's tokenizer (models.tiny.default_corpus), so adding one
 # leaves the tiny model, the demo and its measured numbers unchanged.
-EXTRA_WORLDS: dict[str, World] = {"scan_report": SCAN_REPORT, "scan_qa": SCAN_QA}
+EXTRA_WORLDS: dict[str, World] = {
+    "scan_report": SCAN_REPORT,
+    "scan_qa": SCAN_QA,
+    "unseen_forms": UNSEEN_FORMS,
+    "signs": SIGNS_WORLD,
+}
 
 
 def get_world(world: str | World) -> World:
@@ -103,8 +110,10 @@ __all__ = [
     "SCAN_QA",
     "SCAN_REPORT",
     "SHAPES",
+    "SIGNS_WORLD",
     "SIZE_MULTIPLE",
     "SPLITS",
+    "UNSEEN_FORMS",
     "WORLDS",
     "ImageSize",
     "World",

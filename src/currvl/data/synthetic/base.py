@@ -42,6 +42,9 @@ class World:
     tasks: Mapping[str, str]
     vocabulary: Mapping[str, tuple[str, ...] | None]
     build: BuildFn = field(repr=False)
+    # words an answer names that must come from the image (the premise checks' prefix cut stops before
+    # the first); empty: the closed answer sets of `vocabulary`
+    concept_words: tuple[str, ...] = ()
 
     def class_for(self, index: int) -> tuple[str, str]:
         """Round-robin over categories, then over classes within the category: small n covers all."""

@@ -1,0 +1,252 @@
+"""Each method's premise, measured on a model and a domain before any method runs, and what follows.
+
+The measurements (`currvl diagnose` prints them; the bench's premise tables come from them):
+- free reachability: plain GRPO's rollouts (`reachability`, mode "free");
+- prefix reachability: a share of the reference forced, and the reference forced up to just before
+  its first concept (RCPA's premise);
+- sight: a linear probe on the frozen merged vision tokens (`sight`), with the general suite's
+  shapes as the control;
+- form density: the same items asked yes/no and multiple choice, against chance (Curr-ReFT's premise:
+  a judge form answered from real skill);
+- chance and a blind floor of the open form, where the answers come from a closed set;
+- the base's greedy score.
+
+`recommend` turns the figures into a method by the documented rules below (tested on crafted
+figures): GRPO when every category's groups carry signal; else Curr-ReFT when the sparse categories'
+yes/no form is answered well above chance; else RCPA when a prefix up to the concept makes it
+reachable; else a supervised start (SFT -> GRPO, or SFT with replay).
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+from currvl.data.formats import convert
+from currvl.evaluation.blind import chance as closed_form_chance
+from currvl.evaluation.blind import open_answer_prior
+from currvl.evaluation.evaluate import evaluate
+from currvl.evaluation.reachability import reachability
+from currvl.evaluation.sight import sight_probe
+
+SIGNAL_GROUPS = 0.15
+"""A category carries GRPO signal when at least this share of its groups has spread (the Curr-ReFT
+domain's sparse category is defined below it)."""
+JUDGE_MARGIN = 0.15
+"""Curr-ReFT's judge form counts as real skill at this much above chance (a coin's spread is not)."""
+PREFIX_REACH = 0.3
+"""RCPA's premise: at least this share of samples paid with the reference forced up to the concept."""
+MAX_OPEN_CLASSES = 12
+"""An open category has a chance level when its answers come from at most this many values."""
+
+
+def closed_answer_sets(source: Any) -> dict[str, tuple[str, ...] | None] | None:
+    """A synthetic world's closed answer set per category (None where answers are open), else None."""
+    from currvl.data.sources import SYNTHETIC_PREFIX, parse_synthetic
+    from currvl.data.synthetic import get_world
+
+    if isinstance(source, str) and source.startswith(SYNTHETIC_PREFIX):
+        return dict(get_world(parse_synthetic(source)[0]).vocabulary)
+    return None
+
+
+def open_chance(
+    samples: list[dict[str, Any]], known: dict[str, tuple[str, ...] | None] | None = None
+) -> dict[str, float | None]:
+    """Per category: 1 / (answers) for a closed answer set, else None (free text, boxes: no chance
+    level can be stated). The set is `known[category]` where given (a synthetic world's vocabulary),
+    else read off the samples: their distinct answers, when they repeat from at most
+    `MAX_OPEN_CLASSES` values."""
+    answers: dict[str, Counter] = defaultdict(Counter)
+    for s in samples:
+        answers[s.get("category") or s["task"]][str(s["answer"]).strip().lower()] += 1
+    out: dict[str, float | None] = {}
+    for category, counts in sorted(answers.items()):
+        if known is not None and category in known:
+            out[category] = 1.0 / len(known[category]) if known[category] else None
+            continue
+        closed = len(counts) <= MAX_OPEN_CLASSES and sum(counts.values()) >= 2 * len(counts)
+        out[category] = 1.0 / len(counts) if closed and counts else None
+    return out
+
+
+def blind_floor(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    """The open form's blind floor on these items: the most common answer to each question (else
+    category) among the even items, given without the image to the odd ones."""
+    fit, held = samples[0::2], samples[1::2]
+    if not fit or not held:
+        return {"score": None, "categories": {}}
+    return open_answer_prior(fit, held)
+
+
+def form_density(
+    model,
+    processor,
+    samples: list[dict[str, Any]],
+    *,
+    seed: int = 0,
+    batch_size: int = 32,
+    known: dict[str, tuple[str, ...] | None] | None = None,
+) -> dict[str, Any]:
+    """Greedy open, yes/no and choice scores of the same items, per category, with each form's chance."""
+    out: dict[str, Any] = {}
+    for form in ("open", "judge", "choice"):
+        items = convert(samples, form, seed)
+        result = evaluate(model, processor, items, batch_size=batch_size, show_progress=False)
+        rows = {c: t["score"] for c, t in result["tasks"].items()}
+        chances: dict[str, float | None]
+        if form == "open":
+            chances = open_chance(samples, known)
+        else:
+            by_cat: dict[str, list[dict[str, Any]]] = defaultdict(list)
+            for s in items:
+                by_cat[s.get("category") or s["task"]].append(s)
+            chances = {c: closed_form_chance(v) for c, v in by_cat.items()}
+        out[form] = {"score": result["score"], "categories": rows, "chance": chances}
+    return out
+
+
+def premise_checks(
+    model,
+    processor,
+    samples: list[dict[str, Any]],
+    *,
+    k: int = 8,
+    temperature: float = 1.0,
+    share: float = 0.6,
+    vocabulary: Iterable[str] = (),
+    control: list[dict[str, Any]] | None = None,
+    known: dict[str, tuple[str, ...] | None] | None = None,
+    seed: int = 0,
+    batch_size: int = 16,
+    show_progress: bool = True,
+) -> dict[str, Any]:
+    """Every premise figure of `samples` (a sample of the domain's training items)."""
+    vocabulary = tuple(vocabulary)
+    options = {"k": k, "temperature": temperature, "batch_size": batch_size, "show_progress": show_progress}
+    figures: dict[str, Any] = {"n": len(samples), "k": k, "temperature": temperature, "share": share}
+    figures["free"] = reachability(model, processor, samples, mode="free", **options)
+    figures["prefix_share"] = reachability(model, processor, samples, mode="share", share=share, **options)
+    figures["prefix_concept"] = reachability(
+        model, processor, samples, mode="before_concept", vocabulary=vocabulary, **options
+    )
+    figures["forms"] = form_density(model, processor, samples, seed=seed, known=known)
+    figures["blind_floor"] = blind_floor(samples)
+    figures["sight"] = sight_probe(model, processor, samples, seed=seed)
+    if control:
+        figures["sight_control"] = sight_probe(model, processor, control, seed=seed)
+    figures["recommendation"] = recommend(figures)
+    return figures
+
+
+def _category_figure(figures: dict[str, Any], section: str, category: str, key: str) -> float | None:
+    row = figures.get(section, {}).get("categories", {}).get(category)
+    return None if row is None else row.get(key)
+
+
+def recommend(figures: dict[str, Any]) -> dict[str, Any]:
+    """The method the premise figures point to, with its reason (rules in the module docstring).
+
+    Reads, per category, free `groups_with_spread`, the yes/no score against its chance, and
+    `samples_paid` with the reference forced up to the concept."""
+    free = figures["free"]["categories"]
+    categories = [c for c in free if c != "all"]
+    sparse = [c for c in categories if free[c]["groups_with_spread"] < SIGNAL_GROUPS]
+    if not sparse:
+        return {
+            "method": "grpo",
+            "reason": f"every category's groups carry signal (>= {SIGNAL_GROUPS:.2f} of groups spread "
+            "over free samples): plain GRPO has something to reinforce",
+            "sparse": [],
+        }
+    judged = {}
+    for c in sparse:
+        score = figures.get("forms", {}).get("judge", {}).get("categories", {}).get(c)
+        chance = figures.get("forms", {}).get("judge", {}).get("chance", {}).get(c)
+        judged[c] = score is not None and chance is not None and score >= chance + JUDGE_MARGIN
+    if any(judged.values()):
+        named = ", ".join(c for c, ok in judged.items() if ok)
+        return {
+            "method": "curr_reft",
+            "reason": f"sparse open categories ({', '.join(sparse)}) whose yes/no form is answered >= "
+            f"{JUDGE_MARGIN:.2f} above chance ({named}): the judge stage gives their groups signal from "
+            "real skill",
+            "sparse": sparse,
+        }
+    reached = {c: _category_figure(figures, "prefix_concept", c, "samples_paid") for c in sparse}
+    if any(v is not None and v >= PREFIX_REACH for v in reached.values()):
+        named = ", ".join(c for c, v in reached.items() if v is not None and v >= PREFIX_REACH)
+        return {
+            "method": "rcpa",
+            "reason": f"the concept is out of free reach in {', '.join(sparse)}, but with the reference "
+            f"forced up to it >= {PREFIX_REACH:.2f} of samples name it ({named}): pre-alignment can start "
+            "what GRPO cannot",
+            "sparse": sparse,
+        }
+    return {
+        "method": "sft_then_grpo",
+        "reason": f"nothing in {', '.join(sparse)} is reachable, freely, with a prefix up to the concept, "
+        "or as a yes/no judgement: start supervised (SFT -> GRPO, or SFT with replay to keep the "
+        "general score)",
+        "sparse": sparse,
+    }
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def premise_table(figures: dict[str, Any]) -> str:
+    """A markdown table: one row per category, the premise figures side by side."""
+    free = figures["free"]["categories"]
+    forms = figures.get("forms", {})
+    header = (
+        "| category | items | chance (open) | blind floor | greedy (open) | free: paid | free: groups spread "
+        f"| {figures['share']:.0%} forced: paid | to concept: paid | to concept: groups spread | yes/no "
+        "(chance) | choice (chance) | sight probe (chance) |"
+    )
+    lines = [header, "|" + "---|" * 13]
+    for c in free:
+        row = [
+            c,
+            str(free[c]["items"]),
+            _fmt(forms.get("open", {}).get("chance", {}).get(c)) if c != "all" else "",
+            _fmt(figures.get("blind_floor", {}).get("categories", {}).get(c))
+            if c != "all"
+            else _fmt(figures.get("blind_floor", {}).get("score")),
+            _fmt(forms.get("open", {}).get("categories", {}).get(c))
+            if c != "all"
+            else _fmt(forms.get("open", {}).get("score")),
+            _fmt(free[c]["samples_paid"]),
+            _fmt(free[c]["groups_with_spread"]),
+            _fmt(_category_figure(figures, "prefix_share", c, "samples_paid")),
+            _fmt(_category_figure(figures, "prefix_concept", c, "samples_paid")),
+            _fmt(_category_figure(figures, "prefix_concept", c, "groups_with_spread")),
+        ]
+        for form in ("judge", "choice"):
+            f = forms.get(form, {})
+            score = f.get("score") if c == "all" else f.get("categories", {}).get(c)
+            chance = None if c == "all" else f.get("chance", {}).get(c)
+            row.append(f"{_fmt(score)} ({_fmt(chance)})")
+        probe = figures.get("sight", {}).get("categories", {}).get(c, {})
+        row.append(f"{_fmt(probe.get('accuracy'))} ({_fmt(probe.get('chance'))})" if probe else "-")
+        lines.append("| " + " | ".join(row) + " |")
+    control = figures.get("sight_control", {}).get("categories", {})
+    if control:
+        said = ", ".join(
+            f"{c} {_fmt(r.get('accuracy'))} (chance {_fmt(r.get('chance'))})" for c, r in control.items()
+        )
+        lines += ["", f"Sight control (the general suite): {said}."]
+    rec = figures.get("recommendation")
+    if rec:
+        lines += ["", f"**Recommendation: {rec['method']}**: {rec['reason']}."]
+    return "\n".join(lines)
+
+
+def shuffled(samples: list[dict[str, Any]], n: int, seed: int = 0) -> list[dict[str, Any]]:
+    """`n` of the samples in a seeded order (a diagnosis sample of a training set)."""
+    order = list(range(len(samples)))
+    random.Random(seed).shuffle(order)
+    return [samples[i] for i in order[:n]]

@@ -1,0 +1,76 @@
+"""The held-out answer forms: drawn as the general suite draws, and never a form the base trains on."""
+
+import itertools
+
+import pytest
+
+from currvl.data.synthetic import make_samples
+from currvl.data.synthetic.describe import describe_item, holds_a_held_out_form
+from currvl.data.synthetic.general import COLORS, POSITIONS, SHAPES
+from currvl.data.synthetic.unseen_forms import QUESTIONS, RATIONALE, UNSEEN_FORMS, held_out_answer
+from currvl.rewards.scoring import normalize_text
+
+
+def _held_out_answers() -> set[str]:
+    answers = set()
+    for c, s, e in itertools.product(COLORS, SHAPES, POSITIONS):
+        for category in ("edge_sentence", "colour_sentence", "attribute_list"):
+            answers.add(normalize_text(held_out_answer(category, c, s, e)))
+    answers.update(normalize_text(held_out_answer("count_sentence", count=n)) for n in range(1, 6))
+    return answers
+
+
+def test_no_drawn_description_holds_a_held_out_form():
+    held_out = _held_out_answers()
+    for i in range(400):
+        item = describe_item(i)
+        assert normalize_text(item["answer"]) not in held_out
+        assert not holds_a_held_out_form(item["answer"]), item["answer"]
+        assert item["question"] not in QUESTIONS.values()
+        assert item["rationale"] != RATIONALE
+
+
+@pytest.mark.parametrize(
+    ("text", "held"),
+    [
+        ("A red circle next to the left edge.", True),
+        ("The red circle, next to the left edge", True),  # articles and punctuation do not hide it
+        ("There is a red circle next to the left edge.", True),  # nor words around it
+        ("The red circle sits next to the left edge.", False),
+        ("colour: red, shape: circle, edge: left", True),
+        ("shape: circle, colour: red, edge: left", False),
+        ("The number of shapes is 4.", True),
+        ("The count is 4.", False),
+    ],
+)
+def test_the_filter_catches_a_held_out_form_inside_any_text(text, held):
+    assert holds_a_held_out_form(text) is held
+
+
+@pytest.mark.parametrize("category", list(UNSEEN_FORMS.categories))
+def test_items_answer_what_is_drawn(category):
+    items = [s for s in make_samples("unseen_forms", "test", 40) if s["category"] == category]
+    assert len(items) == 10
+    for s in items:
+        assert s["rationale"] == RATIONALE and s["task"] == "text"
+        assert s["image"].size == (112, 112)
+        words = normalize_text(s["answer"]).replace(",", " ").split()
+        if category == "count_sentence":
+            assert any(w.isdigit() for w in words)
+            continue
+        assert {w for w in words if w in COLORS} and {w for w in words if w in SHAPES}
+        for edge in [w for w in words if w in POSITIONS]:  # the forms that name the edge
+            assert _side_of_ink(s["image"]) == edge
+
+
+def _side_of_ink(image) -> str:
+    """The edge nearest the centroid of the coloured pixels (the background is near-white)."""
+    import numpy as np
+
+    rgb = np.asarray(image).astype(int)
+    ys, xs = np.nonzero(rgb.max(-1) - rgb.min(-1) > 60)
+    h, w = rgb.shape[:2]
+    cx, cy = xs.mean() / w - 0.5, ys.mean() / h - 0.5
+    if abs(cx) > abs(cy):
+        return "left" if cx < 0 else "right"
+    return "top" if cy < 0 else "bottom"

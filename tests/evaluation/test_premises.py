@@ -1,0 +1,80 @@
+"""The recommendation follows its documented rules on crafted premise figures."""
+
+import pytest
+
+from currvl.data.schema import make_sample
+from currvl.evaluation.premises import (
+    JUDGE_MARGIN,
+    PREFIX_REACH,
+    SIGNAL_GROUPS,
+    blind_floor,
+    open_chance,
+    premise_table,
+    recommend,
+)
+
+
+def _figures(spread: dict, judge: dict | None = None, concept: dict | None = None) -> dict:
+    free = {c: {"items": 10, "samples_paid": s, "groups_with_spread": s} for c, s in spread.items()}
+    free["all"] = {"items": 10 * len(spread), "samples_paid": 0.0, "groups_with_spread": 0.0}
+    judge = judge or {}
+    return {
+        "share": 0.6,
+        "free": {"categories": free},
+        "forms": {"judge": {"score": None, "categories": judge, "chance": {c: 0.5 for c in judge}}},
+        "prefix_concept": {"categories": {c: {"samples_paid": v} for c, v in (concept or {}).items()}},
+    }
+
+
+def test_grpo_when_every_category_has_signal():
+    assert recommend(_figures({"a": 0.5, "b": SIGNAL_GROUPS}))["method"] == "grpo"
+
+
+def test_curr_reft_when_a_sparse_category_is_judged_from_skill():
+    figures = _figures({"a": 0.5, "b": 0.05}, judge={"b": 0.5 + JUDGE_MARGIN})
+    rec = recommend(figures)
+    assert rec["method"] == "curr_reft" and rec["sparse"] == ["b"]
+
+
+def test_a_coin_judgement_does_not_count():
+    figures = _figures({"a": 0.5, "b": 0.05}, judge={"b": 0.59}, concept={"b": PREFIX_REACH})
+    assert recommend(figures)["method"] == "rcpa"
+
+
+def test_supervised_start_when_nothing_reaches():
+    figures = _figures({"b": 0.0}, judge={"b": 0.5}, concept={"b": PREFIX_REACH - 0.01})
+    rec = recommend(figures)
+    assert rec["method"] == "sft_then_grpo"
+    assert "b" in rec["reason"]
+
+
+def test_chance_only_for_closed_answer_sets():
+    closed = [make_sample("q", w, "text", category="edge") for w in ("left", "right") * 3]
+    free_text = [make_sample("q", f"report {i}", "text", category="report") for i in range(6)]
+    assert open_chance(closed + free_text) == {"edge": 0.5, "report": None}
+
+
+def test_blind_floor_fits_on_even_items_and_scores_odd_ones():
+    items = [make_sample("Which edge?", "left", "text", category="edge") for _ in range(4)]
+    items[3]["answer"] = "right"  # odd items: left, right; the prior says left
+    assert blind_floor(items)["score"] == pytest.approx(0.5)
+
+
+def test_table_names_the_recommendation():
+    figures = _figures({"a": 0.5})
+    figures["recommendation"] = recommend(figures)
+    table = premise_table(figures)
+    assert "| a | 10 |" in table and "Recommendation: grpo" in table
+
+
+def test_a_worlds_own_answer_set_gives_chance_on_a_few_items():
+    from currvl.evaluation.premises import closed_answer_sets
+
+    few = [
+        make_sample("q", "cyst", "text", category="finding"),
+        make_sample("q", "[1, 2, 3, 4]", "box", category="finding_box"),
+    ]
+    known = closed_answer_sets("synthetic:scan:3")
+    assert open_chance(few, known) == {"finding": pytest.approx(0.2), "finding_box": None}
+    assert open_chance(few) == {"finding": None, "finding_box": None}  # too few to read a closed set off
+    assert closed_answer_sets("data/mine") is None
