@@ -14,8 +14,13 @@ from currvl.evaluation.premises import (
 )
 
 
-def _figures(spread: dict, judge: dict | None = None, concept: dict | None = None) -> dict:
-    free = {c: {"items": 10, "samples_paid": s, "groups_with_spread": s} for c, s in spread.items()}
+def _figures(
+    spread: dict, judge: dict | None = None, concept: dict | None = None, paid: dict | None = None
+) -> dict:
+    paid = paid or {}
+    free = {
+        c: {"items": 10, "samples_paid": paid.get(c, s), "groups_with_spread": s} for c, s in spread.items()
+    }
     free["all"] = {"items": 10 * len(spread), "samples_paid": 0.0, "groups_with_spread": 0.0}
     judge = judge or {}
     return {
@@ -37,8 +42,14 @@ def test_curr_reft_when_a_sparse_category_is_judged_from_skill():
 
 
 def test_a_coin_judgement_does_not_count():
-    figures = _figures({"a": 0.5, "b": 0.05}, judge={"b": 0.59}, concept={"b": PREFIX_REACH})
+    figures = _figures({"a": 0.5, "b": 0.05}, judge={"b": 0.59}, concept={"b": PREFIX_REACH}, paid={"b": 0.0})
     assert recommend(figures)["method"] == "rcpa"
+
+
+def test_no_rcpa_where_free_samples_already_reach_the_concept():
+    """Confident answers: 0.4 of samples right, but each group all right or all wrong (no spread)."""
+    figures = _figures({"b": 0.05}, judge={"b": 0.6}, concept={"b": 0.43}, paid={"b": 0.4})
+    assert recommend(figures)["method"] == "sft_then_grpo"
 
 
 def test_supervised_start_when_nothing_reaches():

@@ -13,8 +13,10 @@ The measurements (`currvl diagnose` prints them; the bench's premise tables come
 
 `recommend` turns the figures into a method by the documented rules below (tested on crafted
 figures): GRPO when every category's groups carry signal; else Curr-ReFT when the sparse categories'
-yes/no form is answered well above chance; else RCPA when a prefix up to the concept makes it
-reachable; else a supervised start (SFT -> GRPO, or SFT with replay).
+yes/no form is answered well above chance; else RCPA when a prefix up to the concept makes reachable
+what free samples never reach; else a supervised start (SFT -> GRPO, or SFT with replay). A category
+without signal may be all right in some groups and all wrong in others (confident answers): GRPO has
+nothing to learn from either.
 """
 
 from __future__ import annotations
@@ -37,7 +39,9 @@ domain's sparse category is defined below it)."""
 JUDGE_MARGIN = 0.15
 """Curr-ReFT's judge form counts as real skill at this much above chance (a coin's spread is not)."""
 PREFIX_REACH = 0.3
-"""RCPA's premise: at least this share of samples paid with the reference forced up to the concept."""
+"""RCPA's premise: at least this share of samples paid with the reference forced up to the concept ..."""
+FREE_REACH = 0.02
+"""... where at most this share of free samples is paid (the prefix is what makes it reachable)."""
 MAX_OPEN_CLASSES = 12
 """An open category has a chance level when its answers come from at most this many values."""
 
@@ -175,21 +179,25 @@ def recommend(figures: dict[str, Any]) -> dict[str, Any]:
             "real skill",
             "sparse": sparse,
         }
-    reached = {c: _category_figure(figures, "prefix_concept", c, "samples_paid") for c in sparse}
+    reached = {
+        c: _category_figure(figures, "prefix_concept", c, "samples_paid")
+        for c in sparse
+        if free[c]["samples_paid"] <= FREE_REACH
+    }
     if any(v is not None and v >= PREFIX_REACH for v in reached.values()):
         named = ", ".join(c for c, v in reached.items() if v is not None and v >= PREFIX_REACH)
         return {
             "method": "rcpa",
-            "reason": f"the concept is out of free reach in {', '.join(sparse)}, but with the reference "
-            f"forced up to it >= {PREFIX_REACH:.2f} of samples name it ({named}): pre-alignment can start "
-            "what GRPO cannot",
+            "reason": f"no GRPO signal in {', '.join(sparse)}; in {named} free samples never reach the "
+            f"concept (<= {FREE_REACH:.2f}) but with the reference forced up to it >= {PREFIX_REACH:.2f} "
+            "of samples name it: pre-alignment can start what GRPO cannot",
             "sparse": sparse,
         }
     return {
         "method": "sft_then_grpo",
-        "reason": f"nothing in {', '.join(sparse)} is reachable, freely, with a prefix up to the concept, "
-        "or as a yes/no judgement: start supervised (SFT -> GRPO, or SFT with replay to keep the "
-        "general score)",
+        "reason": f"no GRPO signal in {', '.join(sparse)}, no yes/no judgement above chance + "
+        f"{JUDGE_MARGIN:.2f} there, and no prefix that makes an unreachable concept reachable: start "
+        "supervised (SFT -> GRPO, or SFT with replay to keep the general score)",
         "sparse": sparse,
     }
 
