@@ -2,6 +2,7 @@
 
 import json
 
+from currvl.cli.demo import NAMES
 from currvl.cli.main import main
 
 
@@ -14,10 +15,15 @@ def test_quick_demo_runs_from_the_shipped_base_and_prints_its_gate(tmp_path, cap
     verdict = "PASS" if json.loads((SHIPPED_BASE / "gate.json").read_text())["passed"] else "FAIL"
     assert "shipped bench base" in out and "base model gate" in out and f"gate {verdict}" in out
     report = json.loads((workdir / "demo_report.json").read_text())
-    for stage in ("before", "after"):
-        assert set(report[stage]) == {"general", "scan"}
-        assert report[stage]["general"]["n"] == 40 and report[stage]["scan"]["n"] == 20
+    recommended = report["diagnosis"]["recommendation"]["method"]
+    assert f"diagnosis: {NAMES[recommended]}, because" in " ".join(out.split())
+    assert list(report["after"]) == list(dict.fromkeys(["sft", "grpo", recommended]))
+    for result in [report["before"], *report["after"].values()]:
+        assert set(result) == {"general", "scan"}
+        assert result["general"]["n"] == 40 and result["scan"]["n"] == 20
     assert report["before"]["general"]["score"] >= 0.8  # a competent base, not a random one
-    assert len(report["grpo_log"]) == 2
+    assert len(report["grpo_log"]) == 2  # 8 domain prompts: 2 GRPO steps of 4
+    assert report["diagnosis"]["chance"]["finding"] == 0.2
+    assert "retention" in out and "{'loss'" not in out  # compact lines, never TRL's dicts
     assert (workdir / "grpo" / "final" / "model.safetensors").exists()
     assert not (workdir / "base").exists()  # nothing pretrained: the shipped base is used as is
