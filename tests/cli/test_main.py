@@ -261,3 +261,9 @@ def test_eval_defaults_are_the_probe_sizes():
 
     assert (cli.DEFAULT_GENERAL_N, cli.DEFAULT_DOMAIN_N) == (probe.DEFAULT_GENERAL_N, probe.DEFAULT_DOMAIN_N)
     assert probe.DEFAULT_GENERAL_N >= 1000 and probe.DEFAULT_DOMAIN_N >= 500
+
+
+def test_a_missing_model_folder_is_named_not_looked_up_on_the_hub(tmp_path, capsys):
+    missing = tmp_path / "runs" / "sft" / "final"
+    assert main(["eval", "--model", str(missing), "--data", "synthetic:general:2"]) == 2
+    assert f"no model folder at {missing}" in capsys.readouterr().err

@@ -119,3 +119,27 @@ def test_overwrite_replaces_and_grpo_recipe_runs(tiny_model_dir, tmp_path):
     assert -8.0 < logprob < -3.0
     assert (out / "training_curves.png").exists()
     load_model(final)  # the trained folder loads like any checkpoint
+
+
+def test_a_users_files_mix_with_pictures_drawn_in_memory(tmp_path):
+    """A user's JSONL (image paths) plus synthetic replay (PIL images) in one dataset, SFT and GRPO:
+    datasets refused to mix the two kinds in one column ("cannot mix struct and non-struct")."""
+    import numpy as np
+
+    from currvl.data.io import open_image
+    from currvl.data.sources import load_source
+    from currvl.data.synthetic import write_synthetic
+    from currvl.training.datasets import to_grpo_dataset
+
+    write_synthetic(tmp_path / "mine", "signs", n_train=3, n_test=1)
+    samples = load_source([str(tmp_path / "mine"), {"synthetic": "general", "n": 3}])
+    assert {type(s["image"]).__name__ for s in samples} >= {"str", "Image"}
+    sft = to_sft_dataset(samples)
+    grpo = to_grpo_dataset(samples)
+    for i, s in enumerate(samples):
+        if s["image"] is None:
+            assert sft[i]["images"] == [] and grpo[i]["image"] is None
+            continue
+        expected = np.asarray(open_image(s["image"]))
+        assert np.array_equal(np.asarray(sft[i]["images"][0].convert("RGB")), expected)
+        assert np.array_equal(np.asarray(grpo[i]["image"].convert("RGB")), expected)

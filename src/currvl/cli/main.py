@@ -658,7 +658,12 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.func(args)
-    except (ConfigError, DataValidationError, FileExistsError) as err:  # recipes and compare configs
+    except (
+        ConfigError,
+        DataValidationError,
+        FileExistsError,
+        FileNotFoundError,
+    ) as err:  # recipes and compare configs
         print(f"error: {err}", file=sys.stderr)
         return 2
 

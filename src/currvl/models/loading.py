@@ -15,8 +15,16 @@ SHIPPED_BASE_NAME = "currvl-base"
 
 
 def resolve_model_path(name_or_path: str | Path) -> str:
-    """`currvl-base` names the shipped base; anything else (a folder, a hub id) passes through."""
-    return str(SHIPPED_BASE) if str(name_or_path) == SHIPPED_BASE_NAME else str(name_or_path)
+    """`currvl-base` names the shipped base; a folder or a hub id passes through. A name that can only
+    be a folder (absolute, relative with ./ or ~, or with two or more slashes, which no hub id has)
+    and is missing fails here, instead of as a hub lookup of a malformed repo id."""
+    text = str(name_or_path)
+    if text == SHIPPED_BASE_NAME:
+        return str(SHIPPED_BASE)
+    looks_local = text.startswith((".", "/", "~")) or text.count("/") >= 2 or isinstance(name_or_path, Path)
+    if looks_local and not Path(text).expanduser().exists():
+        raise FileNotFoundError(f"no model folder at {text} (did its training finish? is the path right?)")
+    return text
 
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16, "auto": "auto"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,23 @@ REFERENCE_COLUMN = "reference"
 
 def _image_value(image: Any) -> Any:
     return str(image) if isinstance(image, Path) else image
+
+
+def _encoded(image: Any) -> Any:
+    """An image as `datasets.Image` stores it ({"bytes", "path"}): the one form that mixes, in one
+    column, pictures drawn in memory (synthetic worlds) with files on disk (a user's JSONL)."""
+    if image is None or isinstance(image, dict):
+        return image
+    if isinstance(image, (str, Path)):
+        return {"bytes": None, "path": str(image)}
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")  # lossless: the same pixels come back
+    return {"bytes": buffer.getvalue(), "path": None}
+
+
+def _mixes_paths_and_pictures(images: list[Any]) -> bool:
+    kinds = {isinstance(im, (str, Path)) for im in images if im is not None}
+    return len(kinds) > 1
 
 
 def to_grpo_dataset(
@@ -35,6 +53,9 @@ def to_grpo_dataset(
         if has_images:
             row["image"] = _image_value(s.get("image"))
         rows.append(row)
+    if has_images and _mixes_paths_and_pictures([r["image"] for r in rows]):
+        for r in rows:
+            r["image"] = _encoded(r["image"])
     ds = Dataset.from_list(rows)
     if has_images and not isinstance(ds.features["image"], Image):
         ds = ds.cast_column("image", Image())
@@ -53,5 +74,8 @@ def to_sft_dataset(samples: list[dict[str, Any]], with_suffix: bool = True) -> D
                 "images": [] if image is None else [_image_value(image)],
             }
         )
+    if _mixes_paths_and_pictures([im for r in rows for im in r["images"]]):
+        for r in rows:
+            r["images"] = [_encoded(im) for im in r["images"]]
     ds = Dataset.from_list(rows)
     return ds.cast_column("images", Sequence(Image()))
