@@ -26,6 +26,8 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from typing import Any
 
+import torch
+
 from currvl.data.formats import convert
 from currvl.evaluation.blind import chance as closed_form_chance
 from currvl.evaluation.blind import open_answer_prior
@@ -131,8 +133,11 @@ def premise_checks(
     vocabulary = tuple(vocabulary)
     options = {"k": k, "temperature": temperature, "batch_size": batch_size, "show_progress": show_progress}
     figures: dict[str, Any] = {"n": len(samples), "k": k, "temperature": temperature, "share": share}
+    torch.manual_seed(seed)  # T=1 samples: the same figures on a rerun (on the same kind of machine)
     figures["free"] = reachability(model, processor, samples, mode="free", **options)
+    torch.manual_seed(seed)
     figures["prefix_share"] = reachability(model, processor, samples, mode="share", share=share, **options)
+    torch.manual_seed(seed)
     figures["prefix_concept"] = reachability(
         model, processor, samples, mode="before_concept", vocabulary=vocabulary, **options
     )
