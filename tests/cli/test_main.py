@@ -255,12 +255,26 @@ def test_eval_lmms_harness_with_our_domain_set(tiny_model_dir, tmp_path, monkeyp
     assert report["domain"]["n_before"] == 2 and report["meta"]["domain_source"] == "synthetic:scan"
 
 
-def test_eval_defaults_are_the_probe_sizes():
-    import currvl.cli.main as cli
-    from currvl.evaluation import probe
+def test_a_forgetting_report_without_sizes_measures_the_full_probes(tmp_path, monkeypatch):
+    """`currvl eval --base B --model M --domain D` with no sizes evaluates both models on 1,000
+    general items and 500 domain items (what a 0.05 drop needs to show in the paired interval)."""
+    import importlib
 
-    assert (cli.DEFAULT_GENERAL_N, cli.DEFAULT_DOMAIN_N) == (probe.DEFAULT_GENERAL_N, probe.DEFAULT_DOMAIN_N)
-    assert probe.DEFAULT_GENERAL_N >= 1000 and probe.DEFAULT_DOMAIN_N >= 500
+    evaluate = importlib.import_module("currvl.evaluation.evaluate")  # the module, not the function
+    seen = []
+
+    def fake_evaluate_model(path, sets, **kwargs):
+        seen.append({name: len(items) for name, items in sets.items()})
+        return {
+            name: {"score": 1.0, "n": len(items), "tasks": {}, "records": []} for name, items in sets.items()
+        }
+
+    monkeypatch.setattr(evaluate, "evaluate_model", fake_evaluate_model)
+    monkeypatch.setattr("currvl.evaluation.forgetting.forgetting_report", lambda *a, **k: {"meta": {}})
+    monkeypatch.setattr("currvl.cli.main._finish_report", lambda *a, **k: 0)
+    args = ["eval", "--base", "b", "--model", "m", "--domain", "synthetic:scan", "--no-kl"]
+    assert main([*args, "--out", str(tmp_path / "r")]) == 0
+    assert seen == [{"general": 1000, "domain": 500}] * 2
 
 
 def test_a_missing_model_folder_is_named_not_looked_up_on_the_hub(tmp_path, capsys):

@@ -5,12 +5,7 @@ import pickle
 import pytest
 
 from currvl.rewards import (
-    OPTION_DEFAULTS,
-    REWARD_FACTORIES,
     REWARD_NAMES,
-    REWARD_OPTIONS,
-    accuracy_reward,
-    format_reward,
     get_reward_funcs,
 )
 
@@ -36,19 +31,42 @@ def test_get_reward_funcs_unknown():
         get_reward_funcs(["accuracy"], iou=0.3)
 
 
-def test_reward_funcs_are_picklable():
-    for func in get_reward_funcs(list(REWARD_NAMES), box_iou_threshold=0.7):
+def test_reward_funcs_survive_pickling_with_their_options():
+    """Dataloader workers and accelerate's processes receive pickled reward functions: a clone must
+    score exactly as the original, options included."""
+    box = ["<answer>[0, 0, 10, 10]</answer>"]
+    for func in get_reward_funcs(list(REWARD_NAMES), box_iou_threshold=0.3):
         clone = pickle.loads(pickle.dumps(func))
-        assert clone.__name__ == func.__name__
-    assert format_reward.__name__ == "format_reward"
-    assert accuracy_reward.__name__ == "accuracy"  # the name TRL logs it under, as from the registry
+        kwargs = {"prompts": [None], "completions": box, "answer": ["[0, 0, 10, 16]"], "task": ["box"]}
+        assert clone(**kwargs) == func(**kwargs), func.__name__
 
 
-def test_names_and_options_come_from_one_table():
-    assert tuple(REWARD_FACTORIES) == REWARD_NAMES and tuple(OPTION_DEFAULTS) == REWARD_OPTIONS
-    acc = get_reward_funcs(["accuracy"])[0]
-    assert acc.choice_partial_credit == OPTION_DEFAULTS["choice_partial_credit"] == 0.2
-    assert acc.box_iou_threshold == OPTION_DEFAULTS["box_iou_threshold"] == 0.5
+def test_default_options_are_the_scorers_rules():
+    """Without options, accuracy gives a strict subset of a multi-select answer 0.2 and needs IoU > 0.5."""
+    (acc,) = get_reward_funcs(["accuracy"])
+    partial = acc(prompts=[None], completions=["<answer>A</answer>"], answer=["A, B"], task=["choice"])
+    assert partial == [0.2]
+    # IoU of [0,0,10,10] with [0,0,10,16] is 100/160 = 0.625 (> 0.5); with [0,0,10,22] 100/220 (< 0.5)
+    hit = acc(
+        prompts=[None],
+        completions=["<answer>[0, 0, 10, 10]</answer>"],
+        answer=["[0, 0, 10, 16]"],
+        task=["box"],
+    )
+    miss = acc(
+        prompts=[None],
+        completions=["<answer>[0, 0, 10, 10]</answer>"],
+        answer=["[0, 0, 10, 22]"],
+        task=["box"],
+    )
+    assert (hit, miss) == ([1.0], [0.0])
+    (loose,) = get_reward_funcs(["accuracy"], box_iou_threshold=0.4)
+    assert loose(
+        prompts=[None],
+        completions=["<answer>[0, 0, 10, 10]</answer>"],
+        answer=["[0, 0, 10, 22]"],
+        task=["box"],
+    ) == [1.0]
 
 
 def test_own_reward_by_import_path():

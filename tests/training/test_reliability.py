@@ -294,8 +294,10 @@ def test_truncated_completion_scores_zero_format_and_does_not_crash():
     assert format_reward([None], [truncated]) == [0.0]
     fmt, acc = get_reward_funcs(["format", "accuracy"])
     assert fmt(prompts=[None], completions=[truncated], task=["text"]) == [0.0]
-    score = acc(prompts=[None], completions=[truncated], answer=["opacity"], task=["text"])
-    assert score[0] is None or 0.0 <= score[0] <= 1.0
+    # an unclosed answer is read as far as it goes: "opac" is not "opacity" ...
+    assert acc(prompts=[None], completions=[truncated], answer=["opacity"], task=["text"]) == [0.0]
+    # ... and a truncated answer that is complete still pays accuracy, while format pays 0
+    assert acc(prompts=[None], completions=[truncated], answer=["opac"], task=["text"]) == [1.0]
     assert acc.failed_indices == []
 
 
