@@ -149,6 +149,19 @@ def self_improvement_set(
     return kept, stats
 
 
+def merge_stats(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """The statistics of one sampling pass split over processes: counts add, the mean score is the
+    answers-weighted mean of the parts'."""
+    answers = sum(p["answers"] for p in parts)
+    out = {key: sum(p[key] for p in parts) for key in ("queries", "answers", "judged_by_model", "kept")}
+    out["mean_score"] = sum(p["mean_score"] * p["answers"] for p in parts) / answers if answers else 0.0
+    out["queries_with_a_kept_answer"] = sum(p["queries_with_a_kept_answer"] for p in parts)
+    return {
+        k: out[k]
+        for k in ("queries", "answers", "judged_by_model", "mean_score", "kept", "queries_with_a_kept_answer")
+    }
+
+
 def write_kept(kept: list[dict[str, Any]], path: str | Path, overwrite: bool = False) -> Path:
     """The kept set as JSONL (+ images) so people can read what the model will be fine-tuned on."""
     from currvl.data.io import write_jsonl

@@ -27,8 +27,18 @@ class OutputDirExistsError(FileExistsError):
 
 
 def prepare_output_dir(output_dir: str | Path, *, overwrite: bool = False, resume: bool = False) -> Path:
-    """Never clobber a previous run: an occupied folder needs an explicit --resume or --overwrite."""
+    """Never clobber a previous run: an occupied folder needs an explicit --resume or --overwrite.
+
+    Under a launcher only rank 0 checks and prepares the folder, then marks it claimed for this
+    launch; the other ranks wait for that mark before they read anything there (a stale finished run
+    that rank 0 is about to replace must not look finished to them). A refusal on rank 0 ends the
+    launch."""
+    from currvl.training.distributed import claim_for_launch, is_main_process, wait_for_claim
+
     out = Path(output_dir)
+    if not is_main_process():
+        wait_for_claim(out)
+        return out
     occupied = out.exists() and any(out.iterdir())
     if occupied and not (overwrite or resume):
         raise OutputDirExistsError(
@@ -37,6 +47,7 @@ def prepare_output_dir(output_dir: str | Path, *, overwrite: bool = False, resum
     if occupied and overwrite and not resume:
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
+    claim_for_launch(out)
     return out
 
 
@@ -64,10 +75,12 @@ def build_trainer(
 ):
     """The TRL trainer for `recipe` (model loaded, data converted); no training yet."""
     from currvl.training.console import install_console
+    from currvl.training.distributed import RankAgreementCallback
     from currvl.training.reliability import InterruptionCallback
 
     # SIGINT/SIGTERM: save a checkpoint at the step end, then `trainer.train()` raises TrainingInterrupted
-    callbacks = [*(callbacks or []), InterruptionCallback()]
+    # and, with several processes, a check that every rank holds the same weights after each step
+    callbacks = [*(callbacks or []), InterruptionCallback(), RankAgreementCallback()]
     on_gpu = torch.cuda.is_available()
     dtype = recipe.model.dtype
     if dtype == "auto":
@@ -198,11 +211,15 @@ def reference_probe_samples(recipe: Recipe, train_samples: list[dict[str, Any]])
 
 def save_final(trainer, final: Path, run_dir: Path) -> list[dict[str, Any]]:
     """What every finished run leaves: the final model and processor, the log history, the curves."""
-    trainer.save_model(str(final))
-    trainer.processing_class.save_pretrained(str(final))
+    from currvl.training.distributed import barrier, process_rank_and_count
+
+    trainer.save_model(str(final))  # the Trainer writes from the main process only
     history = trainer.state.log_history
-    (run_dir / "log_history.json").write_text(json.dumps(history, indent=2))
-    plot_training_curves(history, run_dir / "training_curves.png")
+    if process_rank_and_count()[0] == 0:
+        trainer.processing_class.save_pretrained(str(final))
+        (run_dir / "log_history.json").write_text(json.dumps(history, indent=2))
+        plot_training_curves(history, run_dir / "training_curves.png")
+    barrier()  # no rank reads the final folder before it is complete
     return history
 
 

@@ -22,6 +22,7 @@ from transformers.trainer_utils import get_last_checkpoint
 from currvl.algorithms.signals import ZERO_VARIANCE_TASK_KEY
 from currvl.data.formats import convert
 from currvl.training.curriculum import Curriculum, Stage, Transition, stage_folder
+from currvl.training.distributed import barrier, process_rank_and_count
 from currvl.training.recipe import Recipe
 from currvl.training.reliability import TrainingInterrupted, interruption_requested
 
@@ -123,7 +124,9 @@ def train_curriculum(
             curriculum.load_state_dict(json.loads((Path(checkpoint) / STATE_FILE).read_text()))
         elif stage_dir.exists():
             checkpoint = None
-            shutil.rmtree(stage_dir)  # a stage that died before its first checkpoint restarts clean
+            # a stage that died before its first checkpoint restarts clean (every rank may try: the
+            # first one wins, and none has written there yet)
+            shutil.rmtree(stage_dir, ignore_errors=True)
         log.info("curriculum stage %d/%d %r (%s format)", k + 1, len(stages), stage.name, stage.format)
         samples = convert(train_samples, stage.format, seed=recipe.seed)
         hook = CurriculumCallback(curriculum)
@@ -146,14 +149,17 @@ def train_curriculum(
         metrics.append(
             {**stage_metrics(stage, history), "hand_off": dataclasses.asdict(curriculum.transitions[-1])}
         )
-        (stage_dir / "stage_metrics.json").write_text(json.dumps(metrics[-1], indent=2))
-        (final / STATE_FILE).write_text(
-            json.dumps(curriculum.state_dict(), indent=2)
-        )  # last: marks the stage done
+        if process_rank_and_count()[0] == 0:  # one writer; every rank holds the same curriculum state
+            (stage_dir / "stage_metrics.json").write_text(json.dumps(metrics[-1], indent=2))
+            (final / STATE_FILE).write_text(
+                json.dumps(curriculum.state_dict(), indent=2)
+            )  # last: marks the stage done
+        barrier()
         model_path = final
         if interruption_requested(trainer) and k + 1 < len(stages):  # never start a stage after a signal
             raise TrainingInterrupted.for_trainer(
                 trainer, note=f"Stage {stage.name!r} is complete; the next one starts on resume. "
             )
-    (out / "curriculum_metrics.json").write_text(json.dumps(metrics, indent=2))
+    if process_rank_and_count()[0] == 0:
+        (out / "curriculum_metrics.json").write_text(json.dumps(metrics, indent=2))
     return Path(model_path)

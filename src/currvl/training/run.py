@@ -11,6 +11,7 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from currvl.data.sources import load_source
 from currvl.training.builders import OutputDirExistsError, build_trainer, prepare_output_dir, save_final
+from currvl.training.distributed import is_main_process
 from currvl.training.recipe import Recipe
 
 __all__ = ["OutputDirExistsError", "train"]
@@ -48,7 +49,8 @@ def train(
 
         si_samples = load_self_improve_data(recipe)
     out = prepare_output_dir(recipe.output_dir, overwrite=overwrite, resume=resume)
-    (out / "recipe.yaml").write_text(yaml.safe_dump(_recipe_dict(recipe), sort_keys=False))
+    if is_main_process():
+        (out / "recipe.yaml").write_text(yaml.safe_dump(_recipe_dict(recipe), sort_keys=False))
     if recipe.curriculum:
         from currvl.training.curriculum_run import train_curriculum
 

@@ -21,6 +21,7 @@ import torch
 from transformers.trainer_utils import get_last_checkpoint
 
 from currvl.training.curriculum import SELF_IMPROVE_FOLDER
+from currvl.training.distributed import process_rank_and_count
 from currvl.training.recipe import Recipe, SelfImproveRunConfig
 
 log = logging.getLogger(__name__)
@@ -54,23 +55,36 @@ def load_self_improve_data(recipe: Recipe) -> list[dict[str, Any]]:
 def _sample_and_filter(
     recipe: Recipe, model_path: str | Path, samples: list[dict[str, Any]], folder: Path
 ) -> dict[str, Any]:
-    from currvl.algorithms.self_improve import self_improvement_set, write_self_improvement
+    from currvl.algorithms.self_improve import merge_stats, self_improvement_set, write_self_improvement
     from currvl.models.loading import inference_placement, load_model
 
     si = recipe.self_improve
     assert si is not None
     stats_file = folder / "stats.json"
+    rank, world = process_rank_and_count()
     if stats_file.exists():  # sampled before a crash: reuse the kept set as it is
         return json.loads(stats_file.read_text())
-    if folder.exists():
-        shutil.rmtree(folder)  # a sampling pass that died half-way restarts clean
-    folder.mkdir(parents=True)
+    if world > 1:  # every rank must have seen stats.json, or its absence, before rank 0 rewrites the folder
+        torch.distributed.barrier()
+    if rank == 0:
+        if folder.exists():
+            shutil.rmtree(folder)  # a sampling pass that died half-way restarts clean
+        folder.mkdir(parents=True)
     model, processor = load_model(str(model_path), **inference_placement())
-    torch.manual_seed(recipe.seed)
-    log.info("self-improvement: sampling %d answers for each of %d queries", si.num_samples, len(samples))
-    kept, stats = self_improvement_set(model, processor, samples, si)  # its sampling settings
+    torch.manual_seed(recipe.seed + rank)  # each process samples its own share of the queries
+    shard = samples[rank::world]
+    log.info("self-improvement: sampling %d answers for each of %d queries", si.num_samples, len(shard))
+    kept, stats = self_improvement_set(model, processor, shard, si)  # its sampling settings
     del model
-    write_self_improvement(kept, stats, folder)
+    if world > 1:  # rank 0 gathers every share (rank order) and writes the kept set
+        parts: list[Any] = [None] * world
+        torch.distributed.all_gather_object(parts, (kept, stats))
+        kept = [item for part_kept, _ in parts for item in part_kept]
+        stats = merge_stats([part_stats for _, part_stats in parts])
+    if rank == 0:
+        write_self_improvement(kept, stats, folder)
+    if world > 1:  # the others read the kept set only once it is written
+        torch.distributed.barrier()
     log.info(
         "self-improvement: kept %d answers (%d of %d queries) at threshold %.0f",
         stats["kept"],
@@ -123,8 +137,11 @@ def run_self_improvement(
         )
         return Path(model_path)
     checkpoint = get_last_checkpoint(str(sft_dir)) if resume and sft_dir.is_dir() else None
-    if checkpoint is None and sft_dir.exists():
+    rank, world = process_rank_and_count()
+    if checkpoint is None and sft_dir.exists() and rank == 0:
         shutil.rmtree(sft_dir)  # died before its first checkpoint: start the fine-tune clean
+    if world > 1:
+        torch.distributed.barrier()
     kept = read_jsonl(kept_file, validate=True)
     trainer = build_trainer(_sft_recipe(recipe, si, model_path, kept_file), sft_dir, kept, callbacks)
     trainer.train(resume_from_checkpoint=checkpoint)
