@@ -161,3 +161,46 @@ def test_curriculum_threshold_hand_off_and_rcpa_run_on_every_rank(tiny_model_dir
     steps = _steps(_launch(tmp_path, "rcpa", rcpa))
     assert [r["rcpa/rho"] for r in steps] == [1.0, 0.5, 0.0, 0.0]
     assert all(r[SPREAD_KEY] <= 1e-12 for r in steps)
+
+
+@pytest.mark.slow
+def test_sigterm_to_the_launcher_leaves_one_checkpoint_and_resume_continues_every_rank(
+    tiny_model_dir, tmp_path
+):
+    import signal
+    import time
+
+    recipe = {
+        "method": "grpo",
+        "output_dir": str(tmp_path / "run"),
+        "model": {"name_or_path": str(tiny_model_dir)},
+        "data": {"train": {"synthetic": "scan", "n": 64, "seed": 0}},
+        "rewards": ["format", "accuracy"],
+        "trainer": {**TRAINER, "max_steps": 2000, "per_device_train_batch_size": 4},
+    }
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(CPU_DDP)]
+    launch += ["-m", "currvl.cli.main", "train", str(path)]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(
+        launch, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    metrics = tmp_path / "run" / "metrics.jsonl"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None:  # stop once 3 steps are logged
+        if metrics.exists() and sum('"loss"' in line for line in metrics.read_text().splitlines()) >= 3:
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    output = proc.communicate(timeout=120)[0]
+    assert "checkpoint saved" in output, output[-3000:]
+    (checkpoint,) = list((tmp_path / "run").glob("checkpoint-*"))  # one, complete (no tmp- left)
+    stopped = int(checkpoint.name.split("-")[1])
+    assert stopped >= 3 and not list((tmp_path / "run").glob("tmp-checkpoint-*"))
+    resume = [*launch, "--resume", "--set", f"trainer.max_steps={stopped + 2}"]
+    done = subprocess.run(resume, capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    steps = _steps(tmp_path / "run")
+    assert [r["step"] for r in steps][-3:] == [stopped, stopped + 1, stopped + 2]  # continued, not restarted
+    assert all(r[SPREAD_KEY] <= 1e-12 for r in steps)
