@@ -204,3 +204,14 @@ def test_sigterm_to_the_launcher_leaves_one_checkpoint_and_resume_continues_ever
     steps = _steps(tmp_path / "run")
     assert [r["step"] for r in steps][-3:] == [stopped, stopped + 1, stopped + 2]  # continued, not restarted
     assert all(r[SPREAD_KEY] <= 1e-12 for r in steps)
+
+
+def test_sharded_parameters_are_not_compared():
+    import torch
+
+    from currvl.training.distributed import is_sharded
+
+    plain = torch.nn.Linear(2, 2)
+    assert not is_sharded(plain)
+    plain.weight.ds_numel = 4  # what DeepSpeed ZeRO-3 leaves on a partitioned parameter
+    assert is_sharded(plain)

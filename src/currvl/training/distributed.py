@@ -84,6 +84,11 @@ def weights_fingerprint(model: torch.nn.Module) -> torch.Tensor:
     return total
 
 
+def is_sharded(model: torch.nn.Module) -> bool:
+    """FSDP2 parameters are DTensors (`to_local`); DeepSpeed ZeRO-3 leaves placeholders (`ds_numel`)."""
+    return any(hasattr(p, "to_local") or hasattr(p, "ds_numel") for p in model.parameters())
+
+
 def rank_spread(fingerprints: torch.Tensor) -> float:
     """Largest difference between ranks' fingerprints (ranks x 2), relative to their magnitude."""
     scale = fingerprints.abs().amax(dim=0).clamp(min=1e-12)
@@ -99,7 +104,7 @@ class RankAgreementCallback(TrainerCallback):
     def on_step_end(self, args, state, control, model=None, **kwargs):
         if model is None or not is_distributed() or torch.distributed.get_world_size() < 2:
             return
-        if getattr(args, "deepspeed", None) or getattr(args, "fsdp", None):
+        if getattr(args, "deepspeed", None) or getattr(args, "fsdp", None) or is_sharded(model):
             return  # sharded: no full copy per rank to compare
         local = weights_fingerprint(model)
         if torch.distributed.get_backend() == "nccl":  # NCCL gathers device tensors only
