@@ -215,3 +215,17 @@ def test_sharded_parameters_are_not_compared():
     assert not is_sharded(plain)
     plain.weight.ds_numel = 4  # what DeepSpeed ZeRO-3 leaves on a partitioned parameter
     assert is_sharded(plain)
+
+
+@pytest.mark.slow
+def test_a_nan_loss_on_one_rank_skips_the_update_on_every_rank(tiny_model_dir, tmp_path):
+    script = Path(__file__).with_name("nan_on_one_rank.py")
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(CPU_DDP)]
+    launch += [str(script), str(tiny_model_dir), str(tmp_path / "run")]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(launch, capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "step 2: loss is nan; skipping this update" in done.stdout + done.stderr
+    ranks = [json.loads((tmp_path / "run" / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert ranks[0] == ranks[1]  # the same weights on both ranks after every step
+    assert ranks[0]["2"] == ranks[0]["1"] and ranks[0]["3"] != ranks[0]["2"]  # step 2 skipped, step 3 trained
