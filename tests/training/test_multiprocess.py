@@ -229,3 +229,51 @@ def test_a_nan_loss_on_one_rank_skips_the_update_on_every_rank(tiny_model_dir, t
     ranks = [json.loads((tmp_path / "run" / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert ranks[0] == ranks[1]  # the same weights on both ranks after every step
     assert ranks[0]["2"] == ranks[0]["1"] and ranks[0]["3"] != ranks[0]["2"]  # step 2 skipped, step 3 trained
+
+
+@pytest.mark.slow
+def test_sigterm_inside_a_curriculum_stage_resumes_every_rank_in_that_stage(tiny_model_dir, tmp_path):
+    import signal
+    import time
+
+    def stages(open_steps: int) -> list[dict]:
+        return [
+            {"name": "judge", "format": "judge", "max_steps": 2},
+            {"name": "open", "format": "open", "max_steps": open_steps},
+        ]
+
+    recipe = {
+        "method": "grpo",
+        "output_dir": str(tmp_path / "run"),
+        "model": {"name_or_path": str(tiny_model_dir)},
+        "data": {"train": {"synthetic": "scan", "n": 64, "seed": 0}},
+        "rewards": ["format", "accuracy"],
+        "trainer": {**TRAINER, "per_device_train_batch_size": 4},
+        "curriculum": stages(2000),
+    }
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(CPU_DDP)]
+    launch += ["-m", "currvl.cli.main", "train", str(path)]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(
+        launch, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    metrics = tmp_path / "run" / "stage1-open" / "metrics.jsonl"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None:  # stop inside the second stage
+        if metrics.exists() and sum('"loss"' in line for line in metrics.read_text().splitlines()) >= 2:
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    output = proc.communicate(timeout=120)[0]
+    assert "checkpoint saved" in output, output[-3000:]
+    (checkpoint,) = list((tmp_path / "run" / "stage1-open").glob("checkpoint-*"))
+    stopped = int(checkpoint.name.split("-")[1])
+    resume = [*launch, "--resume", "--set", f"curriculum={json.dumps(stages(stopped + 2))}"]
+    done = subprocess.run(resume, capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "stage 1/2" not in done.stderr + done.stdout  # the finished stage is not run again
+    steps = _steps(tmp_path / "run" / "stage1-open")
+    assert [r["step"] for r in steps][-3:] == [stopped, stopped + 1, stopped + 2]
+    assert all(r[SPREAD_KEY] <= 1e-12 for r in steps)
