@@ -161,6 +161,12 @@ def test_curriculum_threshold_hand_off_and_rcpa_run_on_every_rank(tiny_model_dir
     steps = _steps(_launch(tmp_path, "rcpa", rcpa))
     assert [r["rcpa/rho"] for r in steps] == [1.0, 0.5, 0.0, 0.0]
     assert all(r[SPREAD_KEY] <= 1e-12 for r in steps)
+    # the reference as a group member, drawn per group: a step where one rank draws a member and the
+    # other none must still pair the reward gathers (it crashed gloo: "collective mismatch")
+    member = {**rcpa, "trainer": {**rcpa["trainer"], "max_steps": 8}}
+    member["rcpa"] = {"steps": 8, "rho_max": 1.0, "constraint": "reference_member"}
+    steps = _steps(_launch(tmp_path, "member", member))
+    assert len(steps) == 8 and all(r[SPREAD_KEY] <= 1e-12 for r in steps)
 
 
 @pytest.mark.slow

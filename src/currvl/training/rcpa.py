@@ -147,8 +147,9 @@ class CurrvlRCPATrainer(CurrvlGRPOTrainer):
             k = rng.randint(0, k) if cfg.per_rollout_prefix else k
             forced.append(ids[: max(k - cfg.offset, 0)])
             members.append(False)
-        if any(forced):
-            self._forced, self._members = forced, members
+        # set even when this process drew no constraint (no reference member in its groups this step):
+        # every process must then score the continuation too, or the reward gathers would not pair up
+        self._forced, self._members = forced, members
 
     def _generate_single_turn(
         self, prompt_ids, images, multimodal_fields, num_generations, has_tool_images=False
