@@ -16,8 +16,7 @@ import argparse
 import json
 
 from currvl.data.sources import load_source
-from currvl.evaluation.diagnose import concept_vocabulary
-from currvl.evaluation.reachability import PREFIX_MODES, reachability
+from currvl.evaluation.reachability import PREFIX_MODES, concept_vocabulary, reachability
 from currvl.models import load_model
 
 

@@ -23,7 +23,7 @@ from currvl.data.prompts import target_text
 from currvl.evaluation.probe import domain_split
 from currvl.models import load_model
 from currvl.models.loading import load_processor
-from currvl.training.reference_probe import reference_token_nll
+from currvl.models.teacher_forcing import reference_token_nll
 
 
 def profile(model_dir: str, samples: list[dict], positions: int) -> dict:

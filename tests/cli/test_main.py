@@ -271,7 +271,7 @@ def test_a_forgetting_report_without_sizes_measures_the_full_probes(tmp_path, mo
 
     monkeypatch.setattr(evaluate, "evaluate_model", fake_evaluate_model)
     monkeypatch.setattr("currvl.evaluation.forgetting.forgetting_report", lambda *a, **k: {"meta": {}})
-    monkeypatch.setattr("currvl.cli.main._finish_report", lambda *a, **k: 0)
+    monkeypatch.setattr("currvl.experiments.eval_jobs._finish_report", lambda *a, **k: 0)
     args = ["eval", "--base", "b", "--model", "m", "--domain", "synthetic:scan", "--no-kl"]
     assert main([*args, "--out", str(tmp_path / "r")]) == 0
     assert seen == [{"general": 1000, "domain": 500}] * 2

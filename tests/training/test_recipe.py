@@ -30,7 +30,7 @@ def test_shipped_recipes_build_their_trl_config(path, tmp_path):
 
 @pytest.mark.parametrize("path", COMPARE_CONFIGS, ids=lambda p: p.name)
 def test_shipped_compare_configs_name_valid_recipes(path):
-    from currvl.evaluation.compare import load_compare_config
+    from currvl.experiments.compare import load_compare_config
 
     for quick in (False, True):
         cfg = load_compare_config(path, quick=quick)

@@ -181,3 +181,30 @@ def write_self_improvement(kept: list[dict[str, Any]], stats: dict[str, Any], fo
         kept_file.write_text("")
     (folder / "stats.json").write_text(json.dumps(stats, indent=2))
     return kept_file
+
+
+def self_improve_folder(
+    model_path: str,
+    data: Any,
+    out_dir: str | Path,
+    cfg: SelfImproveConfig,
+    split: str = "train",
+    image_root: str | None = None,
+    limit: int | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """`currvl self-improve`: sample `data` with the model at `model_path`, keep what scores at the
+    threshold, write kept.jsonl and stats.json into `out_dir` (never over an earlier set unless asked)."""
+    from currvl.data.sources import load_source
+    from currvl.models import load_model
+
+    out = Path(out_dir)
+    if (out / "kept.jsonl").exists() and not overwrite:
+        raise FileExistsError(f"{out / 'kept.jsonl'} exists; pass --overwrite to replace it")
+    samples = load_source(data, image_root=image_root, split=split)[:limit]
+    model, processor = load_model(model_path)
+    kept, stats = self_improvement_set(model, processor, samples, cfg)
+    kept_file = write_self_improvement(kept, stats, out)
+    print(json.dumps(stats, indent=2))
+    print(f"kept set: {kept_file} (fine-tune on it with a method: sft recipe, e.g. lr 2e-7)")
+    return kept_file

@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
-import time
 import warnings
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-# = currvl.evaluation.probe.DEFAULT_GENERAL_N / DEFAULT_DOMAIN_N (not imported: it pulls in torch,
-# and `currvl --help` should stay instant); tests/cli checks they agree
-DEFAULT_GENERAL_N = 1000
-DEFAULT_DOMAIN_N = 500
+# currvl.experiments.eval_jobs imports no torch at module level: `currvl --help` stays instant
+from currvl.experiments.eval_jobs import DEFAULT_DOMAIN_N, DEFAULT_GENERAL_N
 
 
 def _parse_overrides(pairs: list[str]) -> dict[str, Any]:
@@ -40,245 +36,40 @@ def cmd_train(args: argparse.Namespace) -> int:
     except TrainingInterrupted as stop:  # Ctrl-C / SIGTERM: a checkpoint was saved, say how to continue
         print(stop, file=sys.stderr)
         return 130
-    print(f"final model: {final}")
+    from currvl.training.distributed import is_main_process
+
+    if is_main_process():  # one line per launch, not one per process
+        print(f"final model: {final}")
     return 0
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from currvl.evaluation.compare import load_compare_config, run_compare
+    from currvl.experiments.compare.run import run_compare_file
 
-    cfg = load_compare_config(args.config, quick=args.quick)
-    if args.seeds:
-        cfg.seeds = args.seeds
-    if args.out:
-        cfg.output_dir = args.out
-    if args.base:
-        cfg.base = args.base
-    run_compare(cfg, overwrite=args.overwrite)
-    print((Path(cfg.output_dir) / "report.md").read_text())
+    report = run_compare_file(
+        args.config,
+        quick=args.quick,
+        seeds=args.seeds,
+        output_dir=args.out,
+        base=args.base,
+        overwrite=args.overwrite,
+    )
+    print(report.read_text())
     return 0
-
-
-def _eval_device(args: argparse.Namespace) -> str:
-    """--device auto: the GPU when there is one (greedy eval of a 3B model on CPU takes hours)."""
-    if args.device != "auto":
-        return args.device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def _refuse_existing(paths: list[Path], overwrite: bool) -> None:
-    """Check before any evaluation runs that no report would be replaced (nothing the user had is lost)."""
-    existing = [str(p) for p in paths if p.exists()]
-    if existing and not overwrite:
-        raise FileExistsError(f"{', '.join(existing)} already exist(s); pass --overwrite to replace")
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
     """`currvl eval`: one model on one dataset, base vs tuned (forgetting report), or lmms-eval tasks."""
-    if args.harness == "lmms-eval":
-        if args.format != "open":
-            raise SystemExit("--format is for the currvl harness (lmms-eval tasks fix their own form)")
-        return _eval_lmms(args)
-    if args.tasks:
-        raise SystemExit("--tasks is for --harness lmms-eval")
-    if args.base:
-        return _eval_forgetting(args)
-    if not args.data:
-        raise SystemExit(
-            "currvl eval: give --data SOURCE (one model), or --base BASE for a forgetting report"
-        )
-    return _eval_single(args)
+    from dataclasses import fields
 
+    from currvl.experiments.eval_jobs import EvalJob, run_eval
 
-def _eval_single(args: argparse.Namespace) -> int:
-    from currvl.data.formats import convert
-    from currvl.data.sources import load_source
-    from currvl.evaluation.evaluate import evaluate_model, format_scores, write_report
-
-    if args.out:
-        _refuse_existing([Path(args.out)], args.overwrite)
-    samples = load_source(args.data, image_root=args.image_root, split=args.split)
-    if args.limit:
-        samples = samples[: args.limit]
-    samples = convert(samples, args.format)  # the curriculum's rule for judge/choice; open unchanged
-    result = evaluate_model(args.model, {"data": samples}, **_eval_kwargs(args))["data"]
-    print(format_scores({Path(args.model).name: result}))
-    if args.out:
-        write_report(result, args.out)
-        print(f"wrote {args.out}")
-    return 0
-
-
-def _eval_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    """How `currvl eval` loads and runs a model: its --batch-size, --max-new-tokens, --dtype, --device."""
-    return {
-        "batch_size": args.batch_size,
-        "max_new_tokens": args.max_new_tokens,
-        "dtype": args.dtype,
-        "device": _eval_device(args),
-    }
-
-
-def _domain_source(args: argparse.Namespace) -> str | None:
-    if args.domain and args.data and args.domain != args.data:
-        raise SystemExit("give the domain set once: --domain (or --data), not both")
-    return args.domain or args.data
-
-
-def _report_out(args: argparse.Namespace, default: str) -> Path:
-    from currvl.evaluation.forgetting import REPORT_FILES
-
-    out = Path(args.out or default)
-    _refuse_existing([out / name for name in (*REPORT_FILES, "evaluations.json")], args.overwrite)
-    return out
-
-
-def _finish_report(
-    args: argparse.Namespace, base: dict, tuned: dict, out: Path, meta: dict, kl: dict | None = None
-) -> int:
-    """Build, print and write the forgetting report (+ every model's results in evaluations.json)."""
-    from datetime import datetime, timezone
-
-    from currvl.evaluation.evaluate import write_report
-    from currvl.evaluation.forgetting import forgetting_report, format_table, write_forgetting
-
-    report = forgetting_report(base, tuned, base_name=str(args.base), tuned_name=str(args.model), kl=kl)
-    report["meta"] = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), **meta}
-    print(format_table(report))
-    paths = write_forgetting(report, out, overwrite=args.overwrite)
-    write_report({"base": base, "tuned": tuned}, out / "evaluations.json")
-    print("wrote " + ", ".join(str(p) for p in [*paths.values(), out / "evaluations.json"]))
-    return 0
-
-
-def _eval_forgetting(args: argparse.Namespace) -> int:
-    from currvl.data.formats import convert
-    from currvl.evaluation.evaluate import evaluate_model
-    from currvl.evaluation.probe import probe_sets
-
-    if args.limit:
-        raise SystemExit("with --base, size the sets with --general-n and --domain-n (not --limit)")
-    out = _report_out(args, "runs/forgetting")
-    domain = _domain_source(args)
-    sets = probe_sets(
-        domain,
-        general_n=args.general_n,
-        domain_n=args.domain_n,
-        seed=args.seed,
-        split=args.split,
-        image_root=args.image_root,
-    )
-    if "domain" in sets:
-        sets["domain"] = convert(sets["domain"], args.format)
-    results = {}
-    for label, path in (("base", args.base), ("tuned", args.model)):
-        print(f"evaluating {label} model {path} on {', '.join(f'{k} ({len(v)})' for k, v in sets.items())}")
-        results[label] = evaluate_model(path, sets, **_eval_kwargs(args))
-    kl = None
-    if not args.no_kl:
-        from currvl.evaluation.divergence import general_kl_of
-
-        print("measuring KL(base || tuned) along the base's general-probe completions")
-        kl = general_kl_of(
-            args.base,
-            args.model,
-            sets["general"],
-            results["base"]["general"],
-            batch_size=args.batch_size,
-            dtype=args.dtype,
-            device=_eval_device(args),
-        )
-    meta = {
-        "harness": "currvl",
-        "domain_source": domain,
-        "general_n": len(sets["general"]),
-        "domain_n": len(sets["domain"]) if "domain" in sets else 0,
-        "split": args.split,
-        "format": args.format,
-        "seed": args.seed,
-        "max_new_tokens": args.max_new_tokens,
-    }
-    return _finish_report(args, results["base"], results["tuned"], out, meta, kl=kl)
-
-
-def _eval_lmms(args: argparse.Namespace) -> int:
-    from currvl.evaluation import lmms_eval
-    from currvl.evaluation.evaluate import write_report
-
-    if not args.tasks:
-        raise SystemExit("--harness lmms-eval needs --tasks, e.g. --tasks mmbench_en_dev,mme")
-    domain = _domain_source(args)
-    if domain and not args.base:
-        raise SystemExit("--domain with --harness lmms-eval needs --base (it feeds the forgetting report)")
-    models = {"base": args.base, "tuned": args.model} if args.base else {"tuned": args.model}
-    if domain:  # checked before the (long) lmms-eval runs
-        for path in models.values():
-            if lmms_eval.is_results_file(path):
-                raise SystemExit(f"--domain needs a checkpoint to evaluate, not a results file: {path}")
-    if args.base:
-        out = _report_out(args, "runs/lmms-eval")
-    else:
-        out = Path(args.out or "runs/lmms-eval")
-        _refuse_existing([out / "lmms_scores.json"], args.overwrite)
-    run_kwargs = {
-        "lmms_model": args.lmms_model,
-        "batch_size": args.batch_size,
-        "model_args": args.model_args,
-        "limit": args.limit,
-        "log_samples": args.log_samples,
-    }
-    try:
-        general = {
-            label: lmms_eval.evaluate_lmms(path, args.tasks, out / "lmms-eval" / label, **run_kwargs)
-            for label, path in models.items()
-        }
-    except lmms_eval.LmmsEvalError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    if not args.base:
-        from currvl.evaluation.evaluate import format_scores
-
-        print(format_scores({Path(args.model).name: general["tuned"]}))
-        write_report(general["tuned"], out / "lmms_scores.json")
-        print(f"wrote {out / 'lmms_scores.json'}")
-        return 0
-    results: dict[str, dict[str, Any]] = {label: {"general": r} for label, r in general.items()}
-    if domain:  # the domain set is ours, scored by our evaluator, in this process
-        from currvl.evaluation.evaluate import evaluate_model
-        from currvl.evaluation.probe import domain_split
-
-        samples = domain_split(domain, args.domain_n, split=args.split, image_root=args.image_root)
-        for label, path in models.items():
-            results[label]["domain"] = evaluate_model(path, {"domain": samples}, **_eval_kwargs(args))[
-                "domain"
-            ]
-    meta = {
-        "harness": "lmms-eval",
-        "tasks": lmms_eval.task_list(args.tasks),
-        "lmms_model": args.lmms_model,
-        "limit": args.limit,
-        "lmms_results": {label: r["general"].get("source") for label, r in results.items()},
-        "domain_source": domain,
-    }
-    return _finish_report(args, results["base"], results["tuned"], out, meta)
+    return run_eval(EvalJob(**{f.name: getattr(args, f.name) for f in fields(EvalJob)}))
 
 
 def cmd_self_improve(args: argparse.Namespace) -> int:
-    from currvl.algorithms.self_improve import (
-        SelfImproveConfig,
-        self_improvement_set,
-        write_self_improvement,
-    )
-    from currvl.data.sources import load_source
-    from currvl.models import load_model
+    from currvl.algorithms.self_improve import SelfImproveConfig, self_improve_folder
 
-    out = Path(args.out)
-    if (out / "kept.jsonl").exists() and not args.overwrite:
-        raise FileExistsError(f"{out / 'kept.jsonl'} exists; pass --overwrite to replace it")
-    samples = load_source(args.data, image_root=args.image_root, split=args.split)[: args.limit]
-    model, processor = load_model(args.model)
     cfg = SelfImproveConfig(
         num_samples=args.num_samples,
         temperature=args.temperature,
@@ -286,10 +77,16 @@ def cmd_self_improve(args: argparse.Namespace) -> int:
         threshold=args.threshold,
         keep=args.keep,
     )
-    kept, stats = self_improvement_set(model, processor, samples, cfg)
-    kept_file = write_self_improvement(kept, stats, out)
-    print(json.dumps(stats, indent=2))
-    print(f"kept set: {kept_file} (fine-tune on it with a method: sft recipe, e.g. lr 2e-7)")
+    self_improve_folder(
+        args.model,
+        args.data,
+        args.out,
+        cfg,
+        split=args.split,
+        image_root=args.image_root,
+        limit=args.limit,
+        overwrite=args.overwrite,
+    )
     return 0
 
 
@@ -327,62 +124,49 @@ def cmd_make_tiny(args: argparse.Namespace) -> int:
     return 0
 
 
+PRETRAIN_KNOBS = (
+    "vision_steps",
+    "lm_steps",
+    "arithmetic_batch_size",
+    "recall_batch_size",
+    "grounding_batch_size",
+    "describe_batch_size",
+    "english_batch_size",
+    "facts_batch_size",
+    "compare_scan",
+    "judge_compare",
+    "train_merger",
+    "tokenizer_corpus",
+)
+
+
 def cmd_pretrain(args: argparse.Namespace) -> int:
     """Build the bench's base model (vision proxy pretraining + instruction SFT), then gate it."""
-    from currvl.training.base_pretrain import STATE_FILE, BasePretrainConfig, is_finished
+    from currvl.experiments.pretraining import run_pretraining
 
-    out = Path(args.out)
-    if is_finished(out):
-        if not args.overwrite:
-            raise FileExistsError(f"{out} already holds a model; pass --overwrite to rebuild it there")
-        for name in ("pretrain_log.jsonl", "pretrain_config.json"):
-            (out / name).unlink(missing_ok=True)
-    cfg = BasePretrainConfig(seed=args.seed)
-    knobs = (
-        "vision_steps",
-        "lm_steps",
-        "arithmetic_batch_size",
-        "recall_batch_size",
-        "grounding_batch_size",
-        "describe_batch_size",
-        "english_batch_size",
-        "facts_batch_size",
-        "compare_scan",
-        "judge_compare",
-        "train_merger",
+    knobs = {k: getattr(args, k) for k in PRETRAIN_KNOBS if getattr(args, k) is not None}
+    result = run_pretraining(
+        args.out,
+        knobs,
+        seed=args.seed,
+        overwrite=args.overwrite,
+        gate_n=args.gate_n,
+        batch_size=args.batch_size,
     )
-    for name in (*knobs, "tokenizer_corpus"):
-        if getattr(args, name) is not None:
-            setattr(cfg, name, getattr(args, name))
-    if (out / STATE_FILE).exists():
-        print(f"resuming the pretraining saved in {out / STATE_FILE}")
-    from currvl.evaluation.gate import gate_markdown, pretrain_and_gate
-
-    start = time.perf_counter()
-    result = pretrain_and_gate(out, cfg, n=args.gate_n, batch_size=args.batch_size)
-    print(gate_markdown(result, title=f"Gate of {out}"))
-    print(f"base model written to {out} in {time.perf_counter() - start:.0f} s (gate included)")
     return 0 if result["passed"] else 1
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
-    from currvl.evaluation.gate import gate_markdown, run_gate, write_gate
-    from currvl.models import load_model
-    from currvl.models.loading import resolve_model_path
+    from currvl.experiments.pretraining import gate_model
 
-    model_dir = Path(resolve_model_path(args.model))
-    model, processor = load_model(model_dir)
-    result = run_gate(model, processor, n=args.n, batch_size=args.batch_size)
-    if args.write:
-        write_gate(result, model_dir, title=f"Gate of {args.model}")
-    print(gate_markdown(result, title=f"Gate of {args.model}"))
+    result = gate_model(args.model, n=args.n, batch_size=args.batch_size, write=args.write)
     return 0 if result["passed"] else 1
 
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
     """`currvl diagnose`: the premise figures of a domain on a model, and the method they point to."""
-    from currvl.evaluation.diagnose import run_diagnosis
     from currvl.evaluation.premises import premise_table
+    from currvl.experiments.diagnose import run_diagnosis
 
     figures = run_diagnosis(
         args.model,
@@ -405,7 +189,7 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from currvl.cli.demo import run_demo
+    from currvl.experiments.demo import run_demo
 
     run_demo(Path(args.workdir), quick=args.quick, rebuild_base=args.rebuild_base)
     return 0
@@ -650,8 +434,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
     )
+    from currvl.config.loader import ConfigError
     from currvl.data.validation import DataValidationError
-    from currvl.training.config_loader import ConfigError
+    from currvl.experiments.eval_jobs import EvalUsageError
     from currvl.training.console import set_verbose
 
     set_verbose(args.verbose)
@@ -661,6 +446,7 @@ def main(argv: list[str] | None = None) -> int:
     except (
         ConfigError,
         DataValidationError,
+        EvalUsageError,
         FileExistsError,
         FileNotFoundError,
     ) as err:  # recipes and compare configs

@@ -18,7 +18,7 @@ import torch
 from rich.progress import Progress
 
 from currvl.models.loading import free_memory, load_model
-from currvl.training.reference_probe import teacher_forced_logits
+from currvl.models.teacher_forcing import teacher_forced_logits
 
 
 def token_kl(base_logits: torch.Tensor, tuned_logits: torch.Tensor) -> torch.Tensor:

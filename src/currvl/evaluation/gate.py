@@ -155,15 +155,3 @@ def write_gate(result: dict[str, Any], out_dir: str | Path, title: str = "Base m
     out = Path(out_dir)
     (out / "gate.json").write_text(json.dumps(result, indent=2))
     (out / "gate.md").write_text(gate_markdown(result, title))
-
-
-def pretrain_and_gate(out_dir: str | Path, cfg=None, n: int = 1000, batch_size: int = 50) -> dict[str, Any]:
-    """`currvl model pretrain`: build (or resume) the base in `out_dir`, gate it, write gate.json/md beside it."""
-    from currvl.models import load_model
-    from currvl.training.base_pretrain import pretrain_base
-
-    out = pretrain_base(out_dir, cfg)
-    model, processor = load_model(out)
-    result = run_gate(model, processor, n=n, batch_size=batch_size)
-    write_gate(result, out, title=f"Gate of {out}")
-    return result

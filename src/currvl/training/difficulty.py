@@ -1,7 +1,7 @@
 """RCPA's difficulty order of the training set, scored once by the start model.
 
 Difficulty is the start model's mean negative log-likelihood of each sample's reference completion
-(`currvl.training.reference_probe.reference_nll`); `currvl.algorithms.rcpa.difficulty_order` turns the
+(`currvl.models.teacher_forcing.reference_nll`); `currvl.algorithms.rcpa.difficulty_order` turns the
 scores into an order (easy to hard, or shuffled within windows). The scores are cached in the run
 folder, so a resumed run trains on exactly the same order.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from currvl.algorithms.rcpa import RCPAConfig, difficulty_order
-from currvl.training.reference_probe import reference_nll
+from currvl.models.teacher_forcing import reference_nll
 
 log = logging.getLogger(__name__)
 

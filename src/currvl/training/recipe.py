@@ -15,7 +15,7 @@ from typing import Any
 from currvl.algorithms.dynamic_sampling import DynamicSamplingConfig
 from currvl.algorithms.rcpa import RCPAConfig
 from currvl.algorithms.self_improve import SelfImproveConfig
-from currvl.training.config_loader import (
+from currvl.config.loader import (
     ConfigError,
     accepts,
     build_config,
@@ -100,7 +100,8 @@ class Recipe:
 def _trainer_fields(method: str) -> set[str]:
     from trl import GRPOConfig, SFTConfig
 
-    cls = SFTConfig if method == "sft" else GRPOConfig  # grpo and rcpa train with GRPOConfig
+    # TRL's own fields only: the rollout and rcpa options have their own recipe sections
+    cls = SFTConfig if method == "sft" else GRPOConfig
     return {f.name for f in dataclasses.fields(cls)}
 
 

@@ -37,7 +37,7 @@ QUESTIONS: dict[str, str] = {
 
 
 def held_out_answer(category: str, colour: str = "", shape: str = "", edge: str = "", count: int = 0) -> str:
-    """The answer of a held-out form (`currvl.training.base_pretrain` checks it never trains on one)."""
+    """The answer of a held-out form (`currvl.data.synthetic.describe` checks it never trains on one)."""
     if category == "edge_sentence":
         return f"A {colour} {shape} next to the {edge} edge."
     if category == "count_sentence":

@@ -6,16 +6,19 @@ import random
 import pytest
 import torch
 
-from currvl.data.synthetic.general import COLORS, SHAPES, render_scene
+from currvl.algorithms import vision_proxy
+from currvl.data.formats import judge_candidate
+from currvl.data.synthetic import instructions
+from currvl.data.synthetic.general import COLORS, SHAPES, random_scene, render_scene
+from currvl.experiments import pretraining as bp
 from currvl.models.tiny import TinyModelSpec, frozen_tokenizer_corpus, train_tokenizer
-from currvl.training import base_pretrain as bp
 
 
 def test_vision_labels_describe_the_drawn_scene():
-    images, labels = bp.vision_batch(seed=0, step=0, n=8)
+    images, labels = vision_proxy.vision_batch(seed=0, step=0, n=8)
     assert len(images) == 8 and labels["color"].shape == (8 * 16,)
     rng = random.Random("currvl/pretrain-vision/0/0/3")  # item 3, drawn again the same way
-    objects = bp.random_scene(rng, (112, 112), bp.MAX_SCENE_OBJECTS)
+    objects = random_scene(rng, (112, 112), vision_proxy.MAX_SCENE_OBJECTS)
     token = slice(3 * 16, 4 * 16)
     assert int((labels["color"][token] > 0).sum()) == len(objects)
     assert torch.all(labels["count"][token] == len(objects))
@@ -38,7 +41,7 @@ def test_render_scene_puts_each_object_in_its_cell():
 
 
 def test_instruction_items_cover_three_forms_and_reason_before_deciding():
-    items = [bp.instruction_item(i) for i in range(120)]
+    items = [instructions.instruction_item(i) for i in range(120)]
     assert {s["form"] for s in items} == {"open", "judge", "choice"}
     assert {s["category"] for s in items} == {"color", "shape", "count", "position", "arithmetic"}
     for s in items:
@@ -50,39 +53,47 @@ def test_instruction_items_cover_three_forms_and_reason_before_deciding():
         else:
             assert s["answer"] in "ABCD" and len(s["options"]) >= 2
             assert s["options"][ord(s["answer"]) - ord("A")] in s["rationale"], s
-    assert [bp.instruction_item(i)["question"] for i in range(5)] == [s["question"] for s in items[:5]]
+    assert [instructions.instruction_item(i)["question"] for i in range(5)] == [
+        s["question"] for s in items[:5]
+    ]
 
 
 def test_option_scan_copies_and_judges_each_option_up_to_the_answer():
-    assert bp.option_scan(["star", "circle", "cross"], "B") == "A. star no, B. circle yes, so B"
-    assert bp.option_scan(["7", "4"], "A") == "A. 7 yes, so A"
-    item = next(s for s in (bp.instruction_item(i) for i in range(40)) if s["form"] == "choice")
-    assert item["rationale"].endswith(bp.option_scan(item["options"], item["answer"]))
+    assert instructions.option_scan(["star", "circle", "cross"], "B") == "A. star no, B. circle yes, so B"
+    assert instructions.option_scan(["7", "4"], "A") == "A. 7 yes, so A"
+    item = next(s for s in (instructions.instruction_item(i) for i in range(40)) if s["form"] == "choice")
+    assert item["rationale"].endswith(instructions.option_scan(item["options"], item["answer"]))
 
 
 def test_compare_scan_restates_the_answer_beside_each_option():
     assert (
-        bp.option_scan(["star", "circle"], "B", compare=True)
+        instructions.option_scan(["star", "circle"], "B", compare=True)
         == "A. star vs circle no, B. circle vs circle yes, so B"
     )
-    item = next(s for s in (bp.instruction_item(i, compare=True) for i in range(40)) if s["form"] == "choice")
-    assert item["rationale"].endswith(bp.option_scan(item["options"], item["answer"], compare=True))
+    item = next(
+        s
+        for s in (instructions.instruction_item(i, compare=True) for i in range(40))
+        if s["form"] == "choice"
+    )
+    assert item["rationale"].endswith(instructions.option_scan(item["options"], item["answer"], compare=True))
 
 
 def test_judge_compare_ends_the_yes_no_rationale_with_an_adjacent_comparison():
-    items = [bp.instruction_item(i, compare=True, judge_compare=True) for i in range(80)]
-    plain = [bp.instruction_item(i, compare=True) for i in range(80)]
+    items = [instructions.instruction_item(i, compare=True, judge_compare=True) for i in range(80)]
+    plain = [instructions.instruction_item(i, compare=True) for i in range(80)]
     judges = [(s, p) for s, p in zip(items, plain, strict=True) if s["form"] == "judge"]
     assert {s["answer"] for s, _ in judges} == {"yes", "no"}
     for s, p in judges:  # same item and verdict, the rationale only gains "<read> vs <asked> <verdict>"
         assert (s["question"], s["answer"]) == (p["question"], p["answer"])
         read, vs, asked, verdict = s["rationale"].removeprefix(p["rationale"] + ", ").split()
-        assert vs == "vs" and asked == bp.judge_candidate(s) and verdict == s["answer"]
+        assert vs == "vs" and asked == judge_candidate(s) and verdict == s["answer"]
         assert (read == asked) == (s["answer"] == "yes"), s
     recall = next(
-        s for s in (bp.recall_item(i, judge_compare=True) for i in range(20)) if s["form"] == "judge"
+        s
+        for s in (instructions.recall_item(i, judge_compare=True) for i in range(20))
+        if s["form"] == "judge"
     )
-    assert recall["rationale"].endswith(f"vs {bp.judge_candidate(recall)} {recall['answer']}")
+    assert recall["rationale"].endswith(f"vs {judge_candidate(recall)} {recall['answer']}")
 
 
 @pytest.mark.slow
@@ -116,7 +127,7 @@ def test_train_merger_moves_the_projector_and_not_the_vision_blocks(tmp_path, mo
 
 
 def test_arithmetic_items_are_text_only_facts_of_the_train_split():
-    items = [bp.arithmetic_item(i) for i in range(60)]
+    items = [instructions.arithmetic_item(i) for i in range(60)]
     assert {s["category"] for s in items} == {"arithmetic"} and all(s["image"] is None for s in items)
     assert {s["form"] for s in items} == {"open", "judge", "choice"}
     assert len({s["question"] for s in items}) > 30
@@ -129,7 +140,7 @@ def test_recall_items_are_text_only_and_never_answer_a_domain_word():
     domain = {w for world in (SCAN, SCAN_QA, SCAN_REPORT) for v in world.vocabulary.values() for w in v or ()}
     domain -= general
     assert {"nodule", "cyst"} <= domain
-    items = [bp.recall_item(i) for i in range(300)]
+    items = [instructions.recall_item(i) for i in range(300)]
     assert all(s["image"] is None for s in items)
     assert {s["form"] for s in items} == {"open", "judge", "choice"}
     words = {s["question"].split(".")[0].removeprefix("The word is ") for s in items}
@@ -140,7 +151,7 @@ def test_answer_tokens_weigh_more_in_the_loss(tmp_path):
     from currvl.models import build_tiny_model, load_model
 
     _, processor = load_model(build_tiny_model(tmp_path / "m", _cfg().spec))
-    item = bp.instruction_item(1)  # a choice item
+    item = instructions.instruction_item(1)  # a choice item
     inputs, labels, weights = bp.encode_sft(processor, [item], answer_weight=5.0)
     heavy = processor.tokenizer.decode(inputs["input_ids"][0][weights[0] == 5.0])
     assert heavy == f"{item['answer']}</answer><|im_end|>"

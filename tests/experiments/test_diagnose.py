@@ -6,7 +6,8 @@ import pytest
 
 from currvl.cli.main import main
 from currvl.data.synthetic import write_synthetic
-from currvl.evaluation.diagnose import FILES, concept_vocabulary
+from currvl.evaluation.reachability import concept_vocabulary
+from currvl.experiments.diagnose import FILES
 
 
 @pytest.mark.slow

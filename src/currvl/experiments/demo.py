@@ -101,8 +101,8 @@ def _evaluate(model_dir: Path, sizes: DemoSizes) -> dict[str, dict[str, Any]]:
 
 def _diagnose(base: Path, sizes: DemoSizes) -> dict[str, Any]:
     from currvl.data.sources import load_source
-    from currvl.evaluation.diagnose import concept_vocabulary
     from currvl.evaluation.premises import closed_answer_sets, premise_checks, premise_table, shuffled
+    from currvl.evaluation.reachability import concept_vocabulary
     from currvl.models.loading import free_memory, load_model
 
     items = shuffled(load_source(DOMAIN, split="train", synthetic_n=sizes.domain_train), sizes.diagnose_n)
@@ -188,9 +188,8 @@ def run_demo(workdir: Path, quick: bool = False, rebuild_base: bool = False) -> 
 
 def _base_model(built: Path, rebuild: bool) -> Path:
     """The shipped base, or one pretrained under `built` (reused when it is already there)."""
-    from currvl.evaluation.gate import pretrain_and_gate
+    from currvl.experiments.pretraining import is_finished, pretrain_and_gate
     from currvl.models.loading import SHIPPED_BASE
-    from currvl.training.base_pretrain import is_finished
 
     if not rebuild:
         console.print(f"[bold]1/5[/] base model: the shipped bench base ({SHIPPED_BASE})")

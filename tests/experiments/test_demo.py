@@ -2,8 +2,8 @@
 
 import json
 
-from currvl.cli.demo import NAMES
 from currvl.cli.main import main
+from currvl.experiments.demo import NAMES
 
 
 def test_quick_demo_runs_from_the_shipped_base_and_prints_its_gate(tmp_path, capsys):

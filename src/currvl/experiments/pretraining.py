@@ -39,12 +39,10 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from currvl.data.formats import judge_candidate, to_choice, to_judge
+from currvl.algorithms.vision_proxy import vision_batch, vision_heads, vision_losses
 from currvl.data.prompts import prompt_messages, target_text
-from currvl.data.schema import OPTION_LETTERS
-from currvl.data.synthetic import GENERAL, make_sample_at
 from currvl.data.synthetic.describe import describe_item
-from currvl.data.synthetic.general import COLORS, SHAPES, grid_shape, random_scene, render_scene
+from currvl.data.synthetic.instructions import arithmetic_item, grounding_item, instruction_item, recall_item
 from currvl.data.synthetic.signs import sign_facts
 from currvl.data.synthetic.signs import tokenizer_text as signs_tokenizer_text
 from currvl.models.tiny import (
@@ -56,11 +54,12 @@ from currvl.models.tiny import (
 )
 
 STATE_FILE = "pretrain_state.pt"
+
+
 TOKENIZER_CORPORA = ("frozen", "frozen+signs", "current")
+
+
 CONFIG_FILE = "pretrain_config.json"
-FORMS = ("open", "judge", "choice")
-IMAGE_SIZE = 112
-MAX_SCENE_OBJECTS = 6
 
 
 @dataclass
@@ -110,182 +109,6 @@ class BasePretrainConfig:
         return cls(spec=spec, **raw)
 
 
-# ----------------------------------------------------------------------------- data
-
-
-def _with_form(
-    sample: dict[str, Any],
-    form: str,
-    rng: random.Random,
-    seed: int,
-    pools,
-    compare: bool = False,
-    judge_compare: bool = False,
-) -> dict[str, Any]:
-    """`sample` as an open, yes/no or choice item. The rationale keeps the open answer; a yes/no one
-    then restates the asked candidate, so the decision compares two words a few tokens apart (with
-    `judge_compare`, adjacent: "left vs right no"); a choice one then scans the options up to the
-    answer (`option_scan`)."""
-    rationale, answer = sample["rationale"], sample["answer"].strip()
-    if form == "judge":
-        sample = to_judge(sample, pools, seed, truth=rng.random() < 0.5)
-        candidate = judge_candidate(sample)
-        sample["rationale"] = f"{rationale}, the question asks {candidate}"
-        if judge_compare:
-            sample["rationale"] += f", {answer} vs {candidate} {sample['answer']}"
-    elif form == "choice":
-        sample = to_choice(sample, pools, seed)
-        sample["rationale"] = f"{rationale}, {option_scan(sample['options'], sample['answer'], compare)}"
-    sample["form"] = form
-    return sample
-
-
-def option_scan(options: list[str], letter: str, compare: bool = False) -> str:
-    """ "A. star no, B. circle yes, so B": each option copied from the prompt and judged against the answer
-    stated just before, stopping at the first match; the letter is then a few tokens back. With
-    `compare` each step restates the answer beside the option ("A. star vs circle no"), so the
-    verdict compares two adjacent words."""
-    k = OPTION_LETTERS.index(letter)
-    said = f" vs {options[k]}" if compare else ""
-    steps = ", ".join(
-        f"{OPTION_LETTERS[i]}. {options[i]}{said} {'yes' if i == k else 'no'}" for i in range(k + 1)
-    )
-    return f"{steps}, so {letter}"
-
-
-def instruction_item(
-    index: int, seed: int = 0, compare: bool = False, judge_compare: bool = False
-) -> dict[str, Any]:
-    """General train item `index` in the form its seeded draw picks (rationale = reasoning, not the letter)."""
-    sample = make_sample_at(GENERAL, "train", index, seed=seed, image_size=IMAGE_SIZE)
-    rng = random.Random(f"currvl/pretrain-form/{seed}/{index}")
-    pools = {(c, GENERAL.tasks[c]): list(v or ()) for c, v in GENERAL.vocabulary.items()}
-    return _with_form(sample, rng.choice(FORMS), rng, seed, pools, compare, judge_compare)
-
-
-def arithmetic_item(
-    index: int, seed: int = 0, compare: bool = False, judge_compare: bool = False
-) -> dict[str, Any]:
-    """The `index`-th arithmetic item of the general train split: text only, so a few more per step
-    rehearse the memorised facts for a fraction of an image item's cost."""
-    categories = list(GENERAL.categories)
-    index = index * len(categories) + categories.index("arithmetic")
-    return instruction_item(index, seed, compare, judge_compare)
-
-
-# Everyday words for the text-only recall items (no domain word: the base never learns one as an answer).
-RECALL_WORDS = [
-    "apple",
-    "bread",
-    "chair",
-    "river",
-    "garden",
-    "window",
-    "pencil",
-    "bottle",
-    "candle",
-    "ladder",
-    "basket",
-    "mirror",
-    "pillow",
-    "blanket",
-    "kettle",
-    "lemon",
-    "onion",
-    "carrot",
-    "tiger",
-    "horse",
-    "rabbit",
-    "eagle",
-    "whale",
-    "bridge",
-    "castle",
-    "forest",
-    "island",
-    "valley",
-    "engine",
-    "rocket",
-    "guitar",
-    "violin",
-    "drum",
-    "piano",
-    "letter",
-    "ticket",
-    "wallet",
-    "jacket",
-    "shoe",
-    "hat",
-    "glove",
-    "scarf",
-    "clock",
-    "lamp",
-    "table",
-    "plate",
-    "spoon",
-    "fork",
-    "cup",
-    "train",
-    "boat",
-    "plane",
-    "truck",
-    "bicycle",
-    "market",
-    "school",
-    "church",
-    "tower",
-]
-
-
-def _recall_vocabulary() -> list[str]:
-    words = [w for v in GENERAL.vocabulary.values() for w in (v or ())] + list(RECALL_WORDS)
-    return list(dict.fromkeys(words))  # counts and sums share digits: no duplicate options
-
-
-def grounding_item(index: int, seed: int = 0) -> dict[str, Any]:
-    """Alignment data: where each shape of a scene sits ("the red shape is in row 2, column 3"), the
-    colour-word-to-image-token lookup that position questions reason with."""
-    rng = random.Random(f"currvl/pretrain-grounding/{seed}/{index}")
-    size = (IMAGE_SIZE, IMAGE_SIZE)
-    rows, cols = grid_shape(size)
-    colors = rng.sample(list(COLORS), rng.randint(2, 4))
-    cells = rng.sample([(r, c) for r in range(rows) for c in range(cols)], len(colors))
-    objects = [(r, c, rng.choice(SHAPES), name) for (r, c), name in zip(cells, colors, strict=True)]
-    said = ", ".join(f"the {name} shape is in row {r + 1}, column {c + 1}" for r, c, _, name in objects)
-    return {
-        "id": f"grounding-{index}",
-        "question": "Where is each shape?",
-        "answer": str(len(objects)),
-        "task": "math",
-        "category": "grounding",
-        "image": render_scene(rng, size, objects),
-        "rationale": said,
-    }
-
-
-def recall_item(
-    index: int, seed: int = 0, compare: bool = False, judge_compare: bool = False
-) -> dict[str, Any]:
-    """A text-only item whose answer is stated in the question, in any of the three forms.
-
-    It teaches the mechanisms the forms need (copy an option, compare two words) on text,
-    densely and cheaply; the image items then only have to supply the word.
-    """
-    rng = random.Random(f"currvl/pretrain-recall/{seed}/{index}")
-    vocab = _recall_vocabulary()
-    word = rng.choice(vocab)
-    sample = {
-        "id": f"recall-{index}",
-        "question": f"The word is {word}. What is the word?",
-        "answer": word,
-        "task": "text",
-        "category": "recall",
-        "image": None,
-        "rationale": f"the word is {word}",
-    }
-    form = rng.choice(FORMS + ("choice",))  # half of them choice: the option scan needs the most practice
-    return _with_form(sample, form, rng, seed, {("recall", "text"): vocab}, compare, judge_compare)
-
-
 def english_batch(tokenizer, seed: int, step: int, n: int, window: int) -> tuple[torch.Tensor, torch.Tensor]:
     """`n` windows of `window` tokens of the shipped English corpus (plain language modelling)."""
     ids = _english_ids(tokenizer)
@@ -315,74 +138,6 @@ def _english_ids(tokenizer) -> list[int]:
         text = "\n".join(line for line in ENGLISH_CORPUS.read_text().splitlines() if line.strip())
         _ENGLISH_IDS[key] = tokenizer(text, add_special_tokens=False)["input_ids"]
     return _ENGLISH_IDS[key]
-
-
-def vision_batch(seed: int, step: int, n: int) -> tuple[list[Any], dict[str, torch.Tensor]]:
-    """Images of random grid scenes and their per-token labels (row-major, one token per cell)."""
-    rows, cols = grid_shape((IMAGE_SIZE, IMAGE_SIZE))
-    colors, shapes = list(COLORS), list(SHAPES)
-    images, color, shape, rel, count = [], [], [], [], []
-    for j in range(n):
-        rng = random.Random(f"currvl/pretrain-vision/{seed}/{step}/{j}")
-        objects = random_scene(rng, (IMAGE_SIZE, IMAGE_SIZE), MAX_SCENE_OBJECTS)
-        images.append(render_scene(rng, (IMAGE_SIZE, IMAGE_SIZE), objects))
-        c = torch.zeros(rows * cols, dtype=torch.long)
-        s = torch.zeros(rows * cols, dtype=torch.long)
-        r = torch.zeros(rows * cols, 4)
-        for row, col, kind, name in objects:
-            c[row * cols + col] = 1 + colors.index(name)
-            s[row * cols + col] = 1 + shapes.index(kind)
-            for row2, col2, _, _ in objects:  # is there another object left / right / above / below?
-                r[row * cols + col] += torch.tensor(
-                    [col2 < col, col2 > col, row2 < row, row2 > row], dtype=torch.float
-                )
-        color.append(c)
-        shape.append(s)
-        rel.append((r > 0).float())
-        count.append(torch.full((rows * cols,), len(objects), dtype=torch.long))
-    cells = torch.arange(rows * cols)
-    labels = {
-        "color": torch.cat(color),
-        "shape": torch.cat(shape),
-        "rel": torch.cat(rel),
-        "count": torch.cat(count),
-        "row": (cells // cols).repeat(n),
-        "col": (cells % cols).repeat(n),
-    }
-    return images, labels
-
-
-def vision_heads(hidden: int, seed: int) -> torch.nn.ModuleDict:
-    rows, cols = grid_shape((IMAGE_SIZE, IMAGE_SIZE))
-    torch.manual_seed(seed)
-    return torch.nn.ModuleDict(
-        {
-            "color": torch.nn.Linear(hidden, len(COLORS) + 1),
-            "shape": torch.nn.Linear(hidden, len(SHAPES) + 1),
-            "rel": torch.nn.Linear(hidden, 4),
-            "count": torch.nn.Linear(hidden, MAX_SCENE_OBJECTS + 1),
-            "row": torch.nn.Linear(hidden, rows),
-            "col": torch.nn.Linear(hidden, cols),
-        }
-    )
-
-
-def vision_losses(
-    features: torch.Tensor, heads: torch.nn.ModuleDict, labels: dict[str, torch.Tensor]
-) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
-    """Per-head losses and accuracies; colour/shape/neighbours are read on object tokens only."""
-    obj = labels["color"] > 0
-    losses, accuracy = {}, {}
-    for name, head in heads.items():
-        logits = head(features)
-        if name == "rel":
-            losses[name] = F.binary_cross_entropy_with_logits(logits[obj], labels[name][obj])
-            accuracy[name] = ((logits[obj] > 0).float() == labels[name][obj]).all(-1).float().mean().item()
-            continue
-        losses[name] = F.cross_entropy(logits, labels[name])
-        hit = logits.argmax(-1) == labels[name]
-        accuracy[name] = (hit[obj] if name in ("color", "shape") else hit).float().mean().item()
-    return losses, accuracy
 
 
 def encode_sft(
@@ -423,9 +178,6 @@ def sft_loss(
     logits = model.lm_head(hidden[:, :-1][keep])
     w = weights[:, 1:][keep]
     return (F.cross_entropy(logits, labels[:, 1:][keep], reduction="none") * w).sum() / w.sum()
-
-
-# ----------------------------------------------------------------------------- loop
 
 
 def _schedule(optimizer, steps: int, warmup_fraction: float):
@@ -633,3 +385,63 @@ def pretrain_base(out_dir: str | Path, cfg: BasePretrainConfig | None = None) ->
     (out / "pretrain_meta.json").write_text(json.dumps(meta, indent=2))
     state_path.unlink()  # the finished model replaces the resumable state
     return out
+
+
+def pretrain_and_gate(out_dir: str | Path, cfg=None, n: int = 1000, batch_size: int = 50) -> dict[str, Any]:
+    """Build (or resume) the base in `out_dir`, gate it, write gate.json/md beside it."""
+    from currvl.evaluation.gate import run_gate, write_gate
+    from currvl.models import load_model
+
+    out = pretrain_base(out_dir, cfg)
+    model, processor = load_model(out)
+    result = run_gate(model, processor, n=n, batch_size=batch_size)
+    write_gate(result, out, title=f"Gate of {out}")
+    return result
+
+
+def run_pretraining(
+    out_dir: str | Path,
+    knobs: dict[str, Any],
+    seed: int = 0,
+    overwrite: bool = False,
+    gate_n: int = 1000,
+    batch_size: int = 50,
+) -> dict[str, Any]:
+    """`currvl model pretrain`: `knobs` (unset ones left out) over the shipped recipe; refuses to
+    rebuild over a finished base unless `overwrite`, resumes a stopped run, prints the gate."""
+    from currvl.evaluation.gate import gate_markdown
+
+    out = Path(out_dir)
+    if is_finished(out):
+        if not overwrite:
+            raise FileExistsError(f"{out} already holds a model; pass --overwrite to rebuild it there")
+        for name in ("pretrain_log.jsonl", CONFIG_FILE):
+            (out / name).unlink(missing_ok=True)
+    cfg = BasePretrainConfig(seed=seed)
+    for name, value in knobs.items():
+        if not hasattr(cfg, name):
+            raise ValueError(f"{name}: not a knob of the base's pretraining")
+        setattr(cfg, name, value)
+    if (out / STATE_FILE).exists():
+        print(f"resuming the pretraining saved in {out / STATE_FILE}")
+    start = time.perf_counter()
+    result = pretrain_and_gate(out, cfg, n=gate_n, batch_size=batch_size)
+    print(gate_markdown(result, title=f"Gate of {out}"))
+    print(f"base model written to {out} in {time.perf_counter() - start:.0f} s (gate included)")
+    return result
+
+
+def gate_model(model: str, n: int = 1000, batch_size: int = 50, write: bool = False) -> dict[str, Any]:
+    """`currvl model gate`: gate a base (a folder, a hub id or currvl-base), optionally writing
+    gate.json / gate.md beside it."""
+    from currvl.evaluation.gate import gate_markdown, run_gate, write_gate
+    from currvl.models import load_model
+    from currvl.models.loading import resolve_model_path
+
+    model_dir = Path(resolve_model_path(model))
+    loaded, processor = load_model(model_dir)
+    result = run_gate(loaded, processor, n=n, batch_size=batch_size)
+    if write:
+        write_gate(result, model_dir, title=f"Gate of {model}")
+    print(gate_markdown(result, title=f"Gate of {model}"))
+    return result

@@ -13,23 +13,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from currvl.data.sources import SYNTHETIC_PREFIX, load_source, parse_synthetic
+from currvl.data.sources import load_source
 from currvl.data.synthetic import get_world, make_samples
 from currvl.evaluation.premises import closed_answer_sets, premise_checks, premise_table, shuffled
+from currvl.evaluation.reachability import concept_vocabulary
 from currvl.models.loading import free_memory, inference_placement, load_model
 
 FILES = ("diagnosis.json", "diagnosis.md", "diagnosis.png")
 CONTROL_N = 200
-
-
-def concept_vocabulary(data: Any, extra: list[str] | None = None) -> list[str]:
-    """Words that count as the domain's concepts for the prefix cut: a synthetic world's own (its
-    `concept_words`, else its closed answer sets), plus any the user names."""
-    words = list(extra or [])
-    if isinstance(data, str) and data.startswith(SYNTHETIC_PREFIX):
-        world = get_world(parse_synthetic(data)[0])
-        words += list(world.concept_words) or [w for v in world.vocabulary.values() for w in (v or ())]
-    return list(dict.fromkeys(words))
 
 
 def _control_items(n: int) -> list[dict[str, Any]]:

@@ -9,15 +9,11 @@ import pytest
 import yaml
 
 from currvl.cli.main import main
-from currvl.evaluation.compare import (
-    BASE_STAMP,
-    claim_output_dir,
-    contrast_rows,
-    load_compare_config,
-    run_compare,
-    zero_variance_lines,
-)
-from currvl.training.config_loader import ConfigError
+from currvl.config.loader import ConfigError
+from currvl.experiments.compare import load_compare_config, run_compare
+from currvl.experiments.compare.report import zero_variance_lines
+from currvl.experiments.compare.run import BASE_STAMP, claim_output_dir
+from currvl.experiments.compare.stats import contrast_rows
 
 TRAINER = {"per_device_train_batch_size": 4, "max_steps": 2, "save_steps": 1, "report_to": "none"}
 
@@ -131,7 +127,7 @@ def test_compare_runs_every_method_and_writes_the_report(tiny_model_dir, tmp_pat
 
 
 def test_the_domain_floor_is_chance_and_the_blind_answer_on_the_probe_items():
-    from currvl.evaluation.compare import CompareConfig, domain_floor
+    from currvl.experiments.compare.run import CompareConfig, domain_floor
 
     floor = domain_floor(CompareConfig(domain="synthetic:scan_qa", domain_n=200, output_dir="unused"))
     chance = floor["chance_categories"]

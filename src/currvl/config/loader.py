@@ -1,6 +1,6 @@
 """Typed YAML configs: a YAML mapping checked against a dataclass, errors as `FILE:LINE: key.path: problem`.
 
-Recipes (`currvl.training.recipe`) and compare configs (`currvl.evaluation.compare`) both load
+Recipes (`currvl.training.recipe`) and compare configs (`currvl.experiments.compare`) both load
 through here, so a typo in either fails the same way, before anything is loaded or trained: an
 unknown key (with a did-you-mean), a value of the wrong type, or a value a section's own check
 (`__post_init__`) rejects, each named by the file and line it came from.

@@ -1,0 +1,96 @@
+"""A compare's statistics: per-method means over seeds, method-against-method paired contrasts, and
+retention at a matched domain score along each run's path."""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+from currvl.evaluation.pareto import domain_gainers, general_at_domain, matched_domain_level
+from currvl.experiments.compare.config import OOD_SET
+
+CONTRAST_SETS = ("domain", OOD_SET, "general")
+
+
+def contrast_rows(
+    evaluations: dict[int, dict[str, dict[str, Any]]], pairs: list[list[str]]
+) -> list[dict[str, Any]]:
+    """A - B for each [A, B] pair and seed, on every set both were scored on: the difference of their
+    scores and its paired bootstrap 95% interval over the same items (B's evaluation stands where the
+    forgetting report puts the base's), then the mean difference over the seeds."""
+    from currvl.evaluation.forgetting import compare_sets
+
+    out = []
+    for a, b in pairs:
+        per_seed = []
+        for seed, by_method in sorted(evaluations.items()):
+            if a not in by_method or b not in by_method:
+                continue
+            sets = {}
+            for name in CONTRAST_SETS:
+                if name in by_method[a] and name in by_method[b]:
+                    row = compare_sets(by_method[b][name], by_method[a][name], retention=False)
+                    sets[name] = {"delta": row["delta"], "delta_ci95": row.get("delta_ci95")}
+            per_seed.append({"seed": seed, "sets": sets})
+        means = {
+            name: statistics.fmean(p["sets"][name]["delta"] for p in per_seed)
+            for name in CONTRAST_SETS
+            if per_seed and all(name in p["sets"] for p in per_seed)
+        }
+        out.append({"a": a, "b": b, "seeds": per_seed, "mean_delta": means})
+    return out
+
+
+def matched_retention(rows: list[dict[str, Any]], base_point: dict[str, Any]) -> dict[str, Any]:
+    """Retention at a matched domain score, per run: general score on the curve probe where its path
+    first reaches the level every domain-gaining run reaches (`pareto.matched_domain_level`), over
+    the base's. Runs of one seed are matched with each other."""
+    out: dict[str, Any] = {"base_general": base_point["general"], "seeds": {}}
+    for seed in sorted({r["seed"] for r in rows}):
+        paths = {r["method"]: r["path"] for r in rows if r["seed"] == seed and r["path"]}
+        level = matched_domain_level(paths, base_point["domain"])
+        at = {
+            name: general_at_domain(path, level) if level is not None else None
+            for name, path in paths.items()
+        }
+        out["seeds"][str(seed)] = {
+            "level": level,
+            "general": at,
+            "retention": {
+                n: (g / base_point["general"] if g is not None and base_point["general"] else None)
+                for n, g in at.items()
+            },
+            "best_domain": {name: max(p["domain"] for p in path) for name, path in paths.items()},
+            "gaining": domain_gainers(paths, base_point["domain"]),
+        }
+    return out
+
+
+def _mean_sd(values: list[float | None]) -> tuple[float | None, float | None]:
+    vals = [v for v in values if v is not None]
+    if not vals:
+        return None, None
+    return statistics.fmean(vals), (statistics.stdev(vals) if len(vals) > 1 else None)
+
+
+def summarize_rows(rows: list[dict[str, Any]], order: list[str]) -> list[dict[str, Any]]:
+    """Mean (and standard deviation over seeds when there are several) per method, in config order."""
+    out = []
+    for name in order:
+        mine = [r for r in rows if r["method"] == name]
+        entry: dict[str, Any] = {"method": name, "seeds": len(mine)}
+        keys = (
+            "domain_after",
+            "domain_ood_after",
+            "general_after",
+            "retention",
+            "kl_base_tuned",
+            "format_leak",
+            "wall_s",
+            "steps",
+        )
+        for key in keys:
+            mean, sd = _mean_sd([r.get(key) for r in mine])
+            entry[key], entry[f"{key}_sd"] = mean, sd
+        out.append(entry)
+    return out
