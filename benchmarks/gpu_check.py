@@ -42,7 +42,7 @@ def _worker(args: argparse.Namespace) -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     import torch
     from transformers import TrainerCallback
-    from trl import GRPOConfig, GRPOTrainer
+    from trl import GRPOTrainer
 
     from currvl.data.synthetic import make_samples
     from currvl.models import load_model
@@ -50,6 +50,7 @@ def _worker(args: argparse.Namespace) -> None:
     from currvl.rewards import get_reward_funcs
     from currvl.training.datasets import to_grpo_dataset
     from currvl.training.grpo import CurrvlGRPOTrainer
+    from currvl.training.trainer_configs import CurrvlGRPOConfig
 
     class StepTimes(TrainerCallback):
         def __init__(self) -> None:
@@ -76,7 +77,8 @@ def _worker(args: argparse.Namespace) -> None:
             target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
             task_type="CAUSAL_LM",
         )
-    config = GRPOConfig(
+    # currvl's trainer reads its options from its config; TRL's takes the same config and ignores them
+    config = CurrvlGRPOConfig(
         output_dir=args.out_dir,
         max_steps=args.steps,
         per_device_train_batch_size=args.prompts * args.generations,

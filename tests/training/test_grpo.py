@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 from safetensors.torch import load_file
-from trl import GRPOConfig, GRPOTrainer
+from trl import GRPOTrainer
 
 from currvl.algorithms.dynamic_sampling import DynamicSamplingConfig
 from currvl.algorithms.grpo import group_advantages
@@ -20,6 +20,7 @@ from currvl.training.datasets import to_grpo_dataset
 from currvl.training.grpo import DYNAMIC_SAMPLING_STATE_FILE, CurrvlGRPOTrainer
 from currvl.training.recipe import RecipeError, load_recipe, recipe_from_dict
 from currvl.training.run import train
+from currvl.training.trainer_configs import CurrvlGRPOConfig
 from tests.training.test_rcpa import CrashAt
 
 COLORS = ["red", "blue", "green", "yellow"]
@@ -67,6 +68,8 @@ def _trainer(
         logging_steps=1,
         save_strategy="no",
         seed=0,
+        share_vision_encoding=share_vision_encoding,
+        dynamic_sampling=dynamic_sampling,
     )
     args.update(overrides)
     return CurrvlGRPOTrainer(
@@ -74,9 +77,7 @@ def _trainer(
         processing_class=processor,
         reward_funcs=reward_funcs,
         train_dataset=to_grpo_dataset(_samples()),
-        args=GRPOConfig(**args),
-        share_vision_encoding=share_vision_encoding,
-        dynamic_sampling=dynamic_sampling,
+        args=CurrvlGRPOConfig(**args),
     )
 
 
@@ -240,14 +241,14 @@ def test_dynamic_sampling_needs_a_task_reward(tiny_model_dir, tmp_path):
             processing_class=processor,
             reward_funcs=format_reward,
             train_dataset=to_grpo_dataset(_samples()),
-            args=GRPOConfig(
+            args=CurrvlGRPOConfig(
                 output_dir=str(tmp_path),
                 use_cpu=True,
                 report_to="none",
                 num_generations=4,
                 per_device_train_batch_size=8,
+                dynamic_sampling=DynamicSamplingConfig(),
             ),
-            dynamic_sampling=DynamicSamplingConfig(),
         )
 
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 from transformers import TrainerCallback
-from trl import GRPOConfig, GRPOTrainer
+from trl import GRPOTrainer
 
 from currvl.algorithms.dynamic_sampling import DynamicSamplingConfig
 from currvl.algorithms.rcpa import RCPAConfig, prefix_length
@@ -19,6 +19,7 @@ from currvl.training.datasets import to_grpo_dataset
 from currvl.training.rcpa import STATE_FILE, CurrvlRCPATrainer
 from currvl.training.recipe import RecipeError, recipe_from_dict
 from currvl.training.run import train
+from currvl.training.trainer_configs import CurrvlRCPAConfig
 
 
 def length_reward(prompts, completions, **kwargs):
@@ -30,7 +31,7 @@ def _trainer(tiny_model_dir, tmp_path, beta=0.04, num_generations=2, reward_func
     # mixed image sizes in one batch
     samples = make_samples("scan", "train", 4, seed=0, image_size=(56, 112))
     model, processor = load_model(tiny_model_dir)
-    args = GRPOConfig(
+    args = CurrvlRCPAConfig(
         output_dir=str(tmp_path / "out"),
         use_cpu=True,
         bf16=False,
@@ -44,6 +45,7 @@ def _trainer(tiny_model_dir, tmp_path, beta=0.04, num_generations=2, reward_func
         save_strategy="no",
         seed=0,
         beta=beta,
+        rcpa=RCPAConfig(**rcpa),
     )
     trainer = CurrvlRCPATrainer(
         model=model,
@@ -51,7 +53,6 @@ def _trainer(tiny_model_dir, tmp_path, beta=0.04, num_generations=2, reward_func
         reward_funcs=reward_funcs or [*get_reward_funcs(["format", "accuracy"]), length_reward],
         train_dataset=to_grpo_dataset(samples, with_reference=True),
         args=args,
-        rcpa=RCPAConfig(**rcpa),
     )
     trainer.model.train()
     trainer.current_gradient_accumulation_steps = 1  # set by Trainer.train() in real runs
@@ -205,7 +206,14 @@ def test_zero_variance_signal_ignores_format_and_the_injected_reference(tiny_mod
 
 
 def test_graded_rewards_are_gated_at_the_moving_threshold(tiny_model_dir, tmp_path):
-    trainer = _trainer(tiny_model_dir, tmp_path, steps=10, delta_min=0.3, delta_max=0.7)
+    trainer = _trainer(
+        tiny_model_dir,
+        tmp_path,
+        steps=10,
+        delta_min=0.3,
+        delta_max=0.7,
+        gated_rewards=["rouge_l", "findings_f1"],
+    )
     rouge, cider = get_reward_funcs(["rouge_l", "cider"], similarity_threshold=0.5)
 
     def findings_f1(prompts, completions, **kwargs):  # a user's reward without a gate of its own
@@ -217,7 +225,6 @@ def test_graded_rewards_are_gated_at_the_moving_threshold(tiny_model_dir, tmp_pa
         reward_funcs=[rouge, cider, findings_f1],
         train_dataset=trainer.train_dataset,
         args=trainer.args,
-        rcpa=RCPAConfig(steps=10, delta_min=0.3, delta_max=0.7, gated_rewards=["rouge_l", "findings_f1"]),
     )
     own, wrapped = trainer.reward_funcs[0], trainer.reward_funcs[2]
     assert own is rouge and trainer.reward_funcs[1] is cider  # they gate themselves: not wrapped

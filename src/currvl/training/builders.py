@@ -11,7 +11,7 @@ import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -20,6 +20,9 @@ from currvl.data.sources import load_source
 from currvl.models.loading import load_model
 from currvl.training.datasets import to_grpo_dataset, to_sft_dataset
 from currvl.training.recipe import Recipe
+
+if TYPE_CHECKING:  # trl loads slowly: the CLI imports this module before it needs TRL
+    from currvl.training.trainer_configs import CurrvlGRPOConfig
 
 
 class OutputDirExistsError(FileExistsError):
@@ -130,8 +133,6 @@ def _sft_trainer(
 def _grpo_trainer(
     recipe: Recipe, output_dir: Path, train_samples, targs: dict[str, Any], common: dict[str, Any]
 ):
-    from trl import GRPOConfig
-
     from currvl.rewards import get_reward_funcs
     from currvl.training.difficulty import order_by_difficulty
     from currvl.training.grpo import CurrvlGRPOTrainer
@@ -142,11 +143,6 @@ def _grpo_trainer(
         reference_probe_samples(recipe, train_samples), every=targs.get("eval_steps") or DEFAULT_PROBE_EVERY
     )
     rewards = get_reward_funcs(recipe.rewards, **resolve_reward_options(recipe))
-    common = {
-        **common,
-        "share_vision_encoding": recipe.rollout.share_vision_encoding,
-        "dynamic_sampling": recipe.rollout.dynamic_sampling,
-    }
     if recipe.method == "rcpa":
         assert recipe.rcpa is not None
         if recipe.rcpa.ordering != "none":
@@ -160,15 +156,14 @@ def _grpo_trainer(
             )
             targs["shuffle_dataset"] = False
         trainer = CurrvlRCPATrainer(
-            args=GRPOConfig(**targs),
+            args=rl_trainer_config(recipe, targs),
             reward_funcs=rewards,
             train_dataset=to_grpo_dataset(train_samples, with_reference=True),
-            rcpa=recipe.rcpa,
             **common,
         )
     else:
         trainer = CurrvlGRPOTrainer(
-            args=GRPOConfig(**targs),
+            args=rl_trainer_config(recipe, targs),
             reward_funcs=rewards,
             train_dataset=to_grpo_dataset(train_samples),
             **common,
@@ -176,6 +171,22 @@ def _grpo_trainer(
     probe.trainer = trainer
     trainer.add_callback(probe)
     return trainer
+
+
+def rl_trainer_config(recipe: Recipe, targs: dict[str, Any]) -> CurrvlGRPOConfig:
+    """The typed TRL config of a grpo or rcpa recipe: `targs` (its `trainer:` section on top of the defaults)
+    plus its `rollout:` section, and for RCPA its `rcpa:` section, as fields. The sections were checked,
+    with FILE:LINE errors, when the recipe was loaded."""
+    from currvl.training.trainer_configs import CurrvlGRPOConfig, CurrvlRCPAConfig
+
+    options = {
+        "share_vision_encoding": recipe.rollout.share_vision_encoding,
+        "dynamic_sampling": recipe.rollout.dynamic_sampling,
+    }
+    if recipe.method == "rcpa":
+        assert recipe.rcpa is not None  # the recipe fills in RCPAConfig() for method rcpa
+        return CurrvlRCPAConfig(**targs, **options, rcpa=recipe.rcpa)
+    return CurrvlGRPOConfig(**targs, **options)
 
 
 TRAINER_BUILDERS: dict[str, Callable[..., Any]] = {

@@ -13,7 +13,8 @@ Every training step also logs currvl's signal metrics (`currvl.algorithms.signal
   target concept (`currvl.rewards.concepts`); absent when no item of the batch has a concept.
 - ``signal/answer_entropy``: mean policy entropy over the tokens inside <answer> ... </answer>.
 
-Two rollout options (a recipe's `rollout:` section):
+Two rollout options, fields of the trainer's config `CurrvlGRPOConfig` (`currvl.training.trainer_configs`;
+a recipe's `rollout:` section):
 
 - ``share_vision_encoding`` (on by default): each distinct image of a forward pass is encoded once
   for its whole group (`currvl.models.vision_sharing`); the loss and gradients are unchanged.
@@ -25,6 +26,7 @@ Two rollout options (a recipe's `rollout:` section):
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import random
@@ -34,7 +36,7 @@ from typing import Any
 import torch
 from trl import GRPOTrainer
 
-from currvl.algorithms.dynamic_sampling import DynamicSamplingConfig, informative_groups, rows_of_groups
+from currvl.algorithms.dynamic_sampling import informative_groups, rows_of_groups
 from currvl.algorithms.grpo import LOSS_TYPES, GRPOLossConfig, grpo_loss
 from currvl.algorithms.signals import (
     ZERO_VARIANCE_TASK_KEY,
@@ -49,6 +51,8 @@ from currvl.rewards.similarity import DEFAULT_FINDINGS_VOCABULARY
 from currvl.training.checkpoint import ConvertingCheckpointLoadMixin
 from currvl.training.reliability import ReliableTrainerMixin, UnscorableRewardMixin
 from currvl.training.rollout_batch import concat_batches, num_rows, select_rows
+from currvl.training.trainer_configs import CurrvlGRPOConfig
+from currvl.training.trl_hooks import check_trl_hooks
 
 log = logging.getLogger(__name__)
 
@@ -58,23 +62,46 @@ DYNAMIC_SAMPLING_STATE_FILE = "dynamic_sampling_state.json"
 class CurrvlGRPOTrainer(
     ReliableTrainerMixin, UnscorableRewardMixin, ConvertingCheckpointLoadMixin, GRPOTrainer
 ):
-    """`trl.GRPOTrainer` whose policy loss is `currvl.algorithms.grpo.grpo_loss`."""
+    """`trl.GRPOTrainer` whose policy loss is `currvl.algorithms.grpo.grpo_loss`; `args` is a
+    `CurrvlGRPOConfig`. The TRL private methods it overrides are checked when it is built
+    (`currvl.training.trl_hooks`)."""
+
+    config_class: type[CurrvlGRPOConfig] = CurrvlGRPOConfig
+    """The `args` this trainer needs: its options are fields there, as in TRL (a subclass may extend it)."""
 
     def __init__(
         self,
-        *args: Any,
-        share_vision_encoding: bool = True,
-        dynamic_sampling: DynamicSamplingConfig | None = None,
+        model: Any,
+        reward_funcs: Any = None,
+        args: CurrvlGRPOConfig | None = None,
+        *rest: Any,
         **kwargs: Any,
     ) -> None:
-        self.dynamic_sampling = dynamic_sampling
+        check_trl_hooks()
+        # e.g. dynamic_sampling= or rcpa=, which were trainer arguments before they moved into args
+        misplaced = sorted(kwargs.keys() & {f.name for f in dataclasses.fields(self.config_class)})
+        if misplaced:
+            raise TypeError(
+                f"{', '.join(misplaced)}: fields of the trainer config, not trainer arguments; pass "
+                f"args={self.config_class.__name__}(..., {misplaced[0]}=...)"
+            )
+        if args is None:
+            args = self.config_class()  # as TRL does, the config's defaults
+        elif not isinstance(args, self.config_class):
+            # a plain GRPOConfig cannot be upgraded safely (its __post_init__ has run), so say what to pass
+            raise TypeError(
+                f"{type(self).__name__} reads its options from args: pass a {self.config_class.__name__} "
+                f"(currvl.training.trainer_configs; a trl.GRPOConfig with currvl's fields), "
+                f"got {type(args).__name__}"
+            )
         self._prompts_drawn = 0  # replacement prompts drawn so far (dynamic sampling), kept in checkpoints
-        super().__init__(*args, **kwargs)
+        super().__init__(model, reward_funcs, args, *rest, **kwargs)
+        # sharing is on when args asks for it and every model here supports it
         self.share_vision_encoding = False
-        if share_vision_encoding:
+        if self.args.share_vision_encoding:
             models = [self.model] + ([self.ref_model] if getattr(self, "ref_model", None) is not None else [])
             self.share_vision_encoding = all([share_image_encoding(m) for m in models])
-        if dynamic_sampling is not None:
+        if self.args.dynamic_sampling is not None:
             self._check_dynamic_sampling()
 
     def _check_dynamic_sampling(self) -> None:
@@ -139,7 +166,7 @@ class CurrvlGRPOTrainer(
         return DEFAULT_FINDINGS_VOCABULARY
 
     def _generate_and_score_completions(self, inputs):
-        if self.dynamic_sampling is None or not self.model.training:
+        if self.args.dynamic_sampling is None or not self.model.training:
             return self._rollout_round(inputs)
         return self._dynamically_sampled(inputs)
 
@@ -214,7 +241,7 @@ class CurrvlGRPOTrainer(
 
     def _local_informative_groups(self, out) -> torch.Tensor:
         """(local groups,) bool: which of this process's groups of the round `out` to keep."""
-        cfg = self.dynamic_sampling
+        cfg = self.args.dynamic_sampling
         assert cfg is not None
         keep = self._local_groups(
             out, lambda task, size, exclude: informative_groups(task, size, cfg, exclude)
@@ -239,7 +266,7 @@ class CurrvlGRPOTrainer(
     def _dynamically_sampled(self, inputs):
         """Keep the informative groups of `inputs`' rollouts, replace the others from fresh prompts for up
         to `max_rounds` rounds, then top up with dropped groups so the batch keeps its size."""
-        assert self.dynamic_sampling is not None
+        assert self.args.dynamic_sampling is not None
         G = self.num_generations
         device = self.accelerator.device
         first = self._rollout_round(inputs, first=True)
@@ -251,7 +278,7 @@ class CurrvlGRPOTrainer(
         parts = [select_rows(first, rows_of_groups(keep.nonzero().flatten(), G))] if keep.any() else []
         have = int(keep.sum())
         rounds = 0
-        while rounds < self.dynamic_sampling.max_rounds:
+        while rounds < self.args.dynamic_sampling.max_rounds:
             missing = torch.tensor([n_groups - have], device=device)
             most = int(self.accelerator.gather(missing).max().item())  # every process runs the same rounds
             if most == 0:
@@ -287,7 +314,7 @@ class CurrvlGRPOTrainer(
 
     def _extra_checkpoint_state(self) -> dict[str, Any]:
         state = super()._extra_checkpoint_state()
-        if self.dynamic_sampling is not None:
+        if self.args.dynamic_sampling is not None:
             state[DYNAMIC_SAMPLING_STATE_FILE] = {"prompts_drawn": self._prompts_drawn}
         return state
 

@@ -35,6 +35,7 @@ from currvl.rewards.similarity_rewards import gate
 from currvl.training.datasets import REFERENCE_COLUMN
 from currvl.training.grpo import CurrvlGRPOTrainer
 from currvl.training.rollout_batch import concat_batches, select_rows
+from currvl.training.trainer_configs import CurrvlRCPAConfig
 
 log = logging.getLogger(__name__)
 
@@ -67,10 +68,15 @@ class _ProgressCallback(TrainerCallback):
 
 
 class CurrvlRCPATrainer(CurrvlGRPOTrainer):
-    """GRPO with pre-alignment: rollouts start with ceil(rho L) forced reference tokens; rho -> 0."""
+    """GRPO with pre-alignment: rollouts start with ceil(rho L) forced reference tokens; rho -> 0.
 
-    def __init__(self, *args: Any, rcpa: RCPAConfig | None = None, **kwargs: Any) -> None:
-        self.rcpa = rcpa or RCPAConfig()
+    `args` is a `CurrvlRCPAConfig`, whose ``rcpa`` field holds the RCPA options; a plain `GRPOConfig` (or a
+    `CurrvlGRPOConfig`) is refused with a TypeError: it has no ``rcpa`` field to read."""
+
+    config_class = CurrvlRCPAConfig
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self.progress = Progress(self.rcpa)
         self.rho = 0.0
         self.delta = self.rcpa.delta_min
@@ -79,7 +85,6 @@ class CurrvlRCPATrainer(CurrvlGRPOTrainer):
         self._rewards: tuple[torch.Tensor, torch.Tensor] | None = None
         self._signals: list[float] = []
         self._ref_cache: dict[str, list[int]] = {}
-        super().__init__(*args, **kwargs)
         if not self._uses_own_loss():
             raise ValueError("RCPA needs currvl's GRPO loss: use loss_type grpo, bnpo, dr_grpo or dapo")
         if self.use_vllm and self.rcpa.per_rollout_prefix:
@@ -97,6 +102,11 @@ class CurrvlRCPATrainer(CurrvlGRPOTrainer):
             funcs.append(f)
         self.reward_funcs = funcs
         self.add_callback(_ProgressCallback(self))
+
+    @property
+    def rcpa(self) -> RCPAConfig:
+        """The RCPA options (`args.rcpa`)."""
+        return self.args.rcpa
 
     # --- curriculum state ---------------------------------------------------------------------------
 
