@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
 import pytest
 import yaml
@@ -80,6 +81,8 @@ def test_compare_runs_every_method_and_writes_the_report(tiny_model_dir, tmp_pat
         assert row["retention_ci95"] is None or len(row["retention_ci95"]) == 2
     runs = {r["method"]: r for r in report["runs"]}
     assert runs["SFT"]["steps"] == 1  # the quick override
+    # domain prompts from the recipes: SFT 1 step x 4 items; Curr-ReFT 2 RL steps x 4 rollouts / 2 a group
+    assert (runs["SFT"]["prompts"], runs["Curr-ReFT"]["prompts"], runs["Curr-RL"]["prompts"]) == (4, 4, None)
     assert runs["Curr-RL"]["steps"] == 1 and runs["Curr-ReFT"]["steps"] == 3  # + 2 SFT steps of stage B
     assert runs["Curr-RL"]["model"].endswith("stage0-judge/final")
     assert runs["Curr-ReFT"]["model"].endswith("self-improve/sft/final")
@@ -256,3 +259,131 @@ def test_contrasts_must_name_two_methods_of_the_config(tmp_path):
     path.write_text(f"methods:\n  - {{name: A, recipe: {recipe}}}\ncontrasts:\n  - [A, A]\n")
     with pytest.raises(ConfigError, match="two different method names"):
         load_compare_config(path)
+
+
+def _budget_config(tmp_path, methods, budget=64, **extra):
+    sft = {
+        "method": "sft",
+        "data": {"train": {"synthetic": "scan", "n": 32}},
+        "trainer": {"max_steps": 4, "per_device_train_batch_size": 16},
+    }
+    grpo = {
+        "method": "grpo",
+        "data": {"train": {"synthetic": "scan", "n": 32}},
+        "trainer": {"max_steps": 16, "per_device_train_batch_size": 16, "num_generations": 4},
+    }
+    (tmp_path / "sft.yaml").write_text(yaml.safe_dump(sft))
+    (tmp_path / "grpo.yaml").write_text(yaml.safe_dump(grpo))
+    for m in methods:
+        m["recipe"] = str(tmp_path / m["recipe"])
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {"domain": "synthetic:scan", "budget": budget, **extra, "methods": methods}, sort_keys=False
+        )
+    )
+    return path
+
+
+def test_matched_budgets_are_counted_from_the_recipes_and_checked_by_the_loader(tmp_path):
+    from currvl.experiments.compare.config import method_prompts
+
+    replay = {
+        "data.train": [{"synthetic": "scan", "n": 32}, {"synthetic": "general", "n": 96}],
+        "trainer.max_steps": 16,
+    }
+    methods = [
+        {"name": "SFT", "recipe": "sft.yaml"},  # 4 steps x 16 items = 64
+        {"name": "GRPO", "recipe": "grpo.yaml"},  # 16 steps x 16 rollouts / 4 a group = 64 prompts
+        {"name": "SFT + replay", "recipe": "sft.yaml", "overrides": replay},  # 256 items, a quarter scan
+        {"name": "warm", "recipe": "sft.yaml", "matched": False, "overrides": {"trainer.max_steps": 2}},
+        {
+            "name": "warm -> GRPO",
+            "recipe": "grpo.yaml",
+            "start_from": "warm",
+            "overrides": {"trainer.max_steps": 8},
+        },  # 32 + 32
+    ]
+    cfg = load_compare_config(_budget_config(tmp_path, methods))
+    assert method_prompts(cfg) == {"SFT": 64, "GRPO": 64, "SFT + replay": 64, "warm": 32, "warm -> GRPO": 64}
+    # one method off the budget: refused at its line, with both counts
+    methods[1]["overrides"] = {"trainer.max_steps": 20}
+    path = _budget_config(tmp_path, [dict(m, recipe=Path(m["recipe"]).name) for m in methods])
+    with pytest.raises(
+        ConfigError, match=r"c.yaml:\d+: methods.1: GRPO trains on 80 domain prompts, the budget is 64"
+    ):
+        load_compare_config(path)
+    # ... unless it is not a matched row; a wider tolerance accepts it too
+    methods[1]["matched"] = False
+    load_compare_config(_budget_config(tmp_path, [dict(m, recipe=Path(m["recipe"]).name) for m in methods]))
+    methods[1]["matched"] = True
+    load_compare_config(
+        _budget_config(
+            tmp_path, [dict(m, recipe=Path(m["recipe"]).name) for m in methods], budget_tolerance=0.3
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    ("methods", "message"),
+    [
+        (
+            [{"name": "A", "recipe": "sft.yaml", "start_from": "B"}],
+            "methods.0.start_from: 'B' is not another",
+        ),
+        (
+            [{"name": "A", "recipe": "sft.yaml", "start_from": "A"}],
+            "methods.0.start_from: 'A' is not another",
+        ),
+        (
+            [
+                {"name": "A", "recipe": "sft.yaml", "start_from": "B"},
+                {"name": "B", "recipe": "sft.yaml", "start_from": "A"},
+            ],
+            "methods.0.start_from: 'A' starts from itself",
+        ),
+    ],
+)
+def test_start_from_must_name_another_recipe_method_without_a_loop(tmp_path, methods, message):
+    with pytest.raises(ConfigError, match=message):
+        load_compare_config(_budget_config(tmp_path, methods, budget=None))
+
+
+def test_a_warm_started_method_trains_from_its_warm_starts_model(tiny_model_dir, tmp_path):
+    """SFT -> GRPO: the GRPO recipe starts from the SFT run's final model of the same seed; its cost
+    and its path count the warm start's steps first."""
+    sft = {
+        "method": "sft",
+        "data": {"train": {"synthetic": "scan", "n": 4}},
+        "trainer": {**TRAINER, "learning_rate": 1e-3},
+    }
+    grpo = {
+        "method": "grpo",
+        "data": {"train": {"synthetic": "scan", "n": 4}},
+        "trainer": {**TRAINER, "num_generations": 2, "max_completion_length": 6, "learning_rate": 1e-3},
+    }
+    (tmp_path / "sft.yaml").write_text(yaml.safe_dump(sft))
+    (tmp_path / "grpo.yaml").write_text(yaml.safe_dump(grpo))
+    compare = {
+        "output_dir": str(tmp_path / "out"),
+        "base": str(tiny_model_dir),
+        "domain": "synthetic:scan",
+        "general_n": 3,
+        "domain_n": 2,
+        "methods": [  # listed before its warm start on purpose: the run order follows start_from
+            {"name": "SFT -> GRPO", "recipe": str(tmp_path / "grpo.yaml"), "start_from": "SFT"},
+            {"name": "SFT", "recipe": str(tmp_path / "sft.yaml")},
+        ],
+    }
+    path = tmp_path / "compare.yaml"
+    path.write_text(yaml.safe_dump(compare, sort_keys=False))
+    report = run_compare(load_compare_config(path))
+    runs = {r["method"]: r for r in report["runs"]}
+    recipe = yaml.safe_load((tmp_path / "out" / "runs" / "SFT -> GRPO-seed0" / "recipe.yaml").read_text())
+    assert recipe["model"]["name_or_path"] == runs["SFT"]["model"]
+    assert runs["SFT -> GRPO"]["steps"] == runs["SFT"]["steps"] + 2 == 4
+    assert runs["SFT -> GRPO"]["prompts"] == runs["SFT"]["prompts"] + 2 * 4 // 2
+    # its path: the base, the warm start's checkpoints and model, then its own, steps counted on
+    assert [p["step"] for p in runs["SFT"]["path"]] == [0, 1, 2]
+    assert [p["step"] for p in runs["SFT -> GRPO"]["path"]] == [0, 1, 2, 3, 4]
+    assert runs["SFT -> GRPO"]["path"][2] == runs["SFT"]["path"][2]

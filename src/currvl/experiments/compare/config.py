@@ -20,10 +20,17 @@ class MethodConfig:
     source: str | None = None  # or: the run of another method (its `name`) ...
     model: str | None = None  # ... and the model folder inside it, e.g. "stage2-open/final"
     overrides: dict[str, Any] = field(default_factory=dict)
+    # a recipe run from another method's final model of the same seed instead of the base (a supervised
+    # warm start, then GRPO: `start_from: SFT warm-up`); its cost counts both runs
+    start_from: str | None = None
+    # whether the compare config's `budget` applies (false for ceiling checks and warm-up parts)
+    matched: bool = True
 
     def __post_init__(self) -> None:
         if (self.recipe is None) == (self.source is None):
             raise ValueError(f"method {self.name!r}: give either recipe or source (+ model)")
+        if self.start_from is not None and self.recipe is None:
+            raise ValueError(f"start_from: method {self.name!r} needs a recipe to run from another's model")
 
 
 @dataclass
@@ -34,6 +41,7 @@ class QuickConfig:
     general_n: int | None = None
     domain_n: int | None = None
     checkpoints: int | None = None
+    budget: int | None = None  # the quick runs' matched budget; None: not checked
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # {METHOD: {dotted key: value}}
 
 
@@ -57,6 +65,12 @@ class CompareConfig:
     # [A, B] pairs of method names: the report states A - B on the same probe items, per seed, with
     # paired bootstrap 95% intervals (a claim such as "Curr-ReFT >= GRPO + 0.1" is read off them)
     contrasts: list[list[str]] = field(default_factory=list)
+    # Matched budgets: the domain prompts every `matched` method trains on (RL: steps x prompts a step;
+    # SFT: steps x items a step; a start_from method adds its warm start's). The loader computes each
+    # from its recipe and overrides and refuses a config whose methods differ from `budget` by more
+    # than `budget_tolerance` (relative); None: not checked (report.md still states each method's).
+    budget: int | None = None
+    budget_tolerance: float = 0.05
     quick: QuickConfig = field(default_factory=QuickConfig)
     source: str = "<memory>"
 
@@ -83,6 +97,12 @@ def load_compare_config(path: str | Path, quick: bool = False) -> CompareConfig:
             m.recipe = str(recipe)
         if m.source is not None and m.source not in names:
             raise ConfigError(f"{at}.source: {m.source!r} is not a method of this config")
+        if m.start_from is not None:
+            start = next((x for x in cfg.methods if x.name == m.start_from), None)
+            if start is None or start.recipe is None or start is m:
+                raise ConfigError(
+                    f"{at}.start_from: {m.start_from!r} is not another recipe method of this config"
+                )
     for i, pair in enumerate(cfg.contrasts):
         at = where(str(path), lines, f"contrasts.{i}")
         if len(pair) != 2 or pair[0] == pair[1]:
@@ -103,6 +123,10 @@ def load_compare_config(path: str | Path, quick: bool = False) -> CompareConfig:
         cfg.checkpoints = q.checkpoints if q.checkpoints is not None else cfg.checkpoints
         for m in cfg.methods:
             m.overrides = {**m.overrides, **(cfg.quick.overrides.get(m.name) or {})}
+    _check_chains(cfg, str(path), lines)
+    budget = cfg.quick.budget if quick else cfg.budget
+    if budget is not None:
+        check_budgets(cfg, budget, str(path), lines)
     cfg.curve_general_n = min(cfg.curve_general_n, cfg.general_n)  # the curve probe is a part of the probe
     cfg.curve_domain_n = min(cfg.curve_domain_n, cfg.domain_n)
     return cfg
@@ -113,3 +137,110 @@ def _recipe_path(recipe: str, config: Path) -> Path:
     repository the config lives in (configs/NAME.yaml -> the folder above configs/)."""
     p = Path(recipe)
     return p if p.exists() else config.resolve().parent.parent / p
+
+
+def _check_chains(cfg: CompareConfig, source: str, lines: dict[str, int]) -> None:
+    """start_from must not loop (A from B from A)."""
+    by_name = {m.name: m for m in cfg.methods}
+    for i, m in enumerate(cfg.methods):
+        seen, link = {m.name}, m.start_from
+        while link is not None:
+            if link in seen:
+                raise ConfigError(
+                    f"{where(source, lines, f'methods.{i}.start_from')}: {m.name!r} starts from itself"
+                )
+            seen.add(link)
+            link = by_name[link].start_from
+
+
+def start_order(methods: list[MethodConfig]) -> list[MethodConfig]:
+    """The recipe methods, each after the one it starts from."""
+    done: list[MethodConfig] = []
+    pending = [m for m in methods if m.recipe is not None]
+    while pending:
+        ready = [m for m in pending if m.start_from is None or m.start_from in {d.name for d in done}]
+        done += ready
+        pending = [m for m in pending if m not in ready]
+    return done
+
+
+def _domain_share(train: Any, domain: str) -> tuple[int | None, float]:
+    """(items in a recipe's data.train when it says, share of them from `domain`): synthetic sources
+    give `n`; in a list (replay: the domain mixed with general items) only the domain's count."""
+    sources = train if isinstance(train, list) else [train]
+    counts = [s.get("n") if isinstance(s, dict) and isinstance(s.get("n"), int) else None for s in sources]
+    if None in counts:
+        return None, 1.0 if len(sources) == 1 else 0.0
+    total = sum(counts)  # type: ignore[arg-type]
+    mine = sum(n for s, n in zip(sources, counts, strict=True) if _is_domain(s, domain))  # type: ignore[misc]
+    return total, (mine / total if total else 0.0)
+
+
+def _is_domain(source: Any, domain: str) -> bool:
+    """Whether a recipe's data source is the compare's domain (the same synthetic world, or the same
+    path or dataset name)."""
+    from currvl.data.sources import SYNTHETIC_PREFIX, parse_synthetic
+
+    if isinstance(source, dict) and "synthetic" in source:
+        return domain.startswith(SYNTHETIC_PREFIX) and parse_synthetic(domain)[0] == source["synthetic"]
+    return str(source) == domain
+
+
+def recipe_prompts(recipe, domain: str) -> int | None:
+    """Domain prompts a recipe trains on: RL, steps x (global batch / num_generations); SFT, steps x
+    global batch (or epochs x items without max_steps) times the domain's share of its data (replay
+    mixes in general items). None when the recipe does not say (a dataset of unknown size and no
+    max_steps). One process; gradient accumulation counted."""
+    from currvl.training.builders import default_trainer_args
+
+    t = {**default_trainer_args(recipe.method, on_gpu=False), **recipe.trainer}
+    batch = int(t.get("per_device_train_batch_size", 8)) * int(t.get("gradient_accumulation_steps", 1))
+    steps = int(t.get("max_steps", -1))
+    items, share = _domain_share(recipe.data.train, domain)
+    if recipe.method == "sft":
+        if steps > 0:
+            return round(steps * batch * share)
+        return None if items is None else round(float(t.get("num_train_epochs", 3.0)) * items * share)
+    if steps <= 0:
+        return None
+    return round(steps * batch // int(t["num_generations"]) * share)
+
+
+def method_prompts(cfg: CompareConfig) -> dict[str, int | None]:
+    """Every method's domain prompts (a start_from method's include its warm start's; a model inside
+    another method's run has none of its own: None)."""
+    from currvl.training.recipe import load_recipe
+
+    own = {
+        # the model is the compare's to set (as its run does): a recipe may leave it out
+        m.name: recipe_prompts(
+            load_recipe(m.recipe, {"model.name_or_path": cfg.base, **m.overrides}), cfg.domain
+        )
+        for m in cfg.methods
+        if m.recipe
+    }
+    out: dict[str, int | None] = {}
+    for m in start_order(cfg.methods):
+        start = out.get(m.start_from) if m.start_from else 0
+        out[m.name] = None if own[m.name] is None or start is None else own[m.name] + start
+    return {m.name: out.get(m.name) for m in cfg.methods}
+
+
+def check_budgets(cfg: CompareConfig, budget: int, source: str, lines: dict[str, int]) -> None:
+    """Refuse a compare whose matched methods do not train on about `budget` domain prompts."""
+    prompts = method_prompts(cfg)
+    for i, m in enumerate(cfg.methods):
+        if m.recipe is None or not m.matched:
+            continue
+        got = prompts[m.name]
+        at = where(source, lines, f"methods.{i}")
+        if got is None:
+            raise ConfigError(
+                f"{at}: {m.name}: cannot count its prompts (no trainer.max_steps and a dataset of unknown "
+                "size); set max_steps, or matched: false"
+            )
+        if abs(got - budget) > cfg.budget_tolerance * budget:
+            raise ConfigError(
+                f"{at}: {m.name} trains on {got} domain prompts, the budget is {budget} "
+                f"(tolerance {cfg.budget_tolerance:.0%}); change its steps, or matched: false"
+            )

@@ -37,13 +37,16 @@ def format_report(result: dict[str, Any]) -> str:
         "questions answered with yes/no or an option letter (format leakage of judge/choice training). "
         "Chance = a uniform guess among a category's answers, where they come from a small closed set; blind "
         "floor = the train split's most common answer to each question, given without the image: a domain "
-        "score means something only above both.",
+        "score means something only above both. Domain prompts = the prompts (RL) or items (SFT) a method "
+        "trained on, counted from its recipe (a warm start's included; n/a: a model inside another run).",
         "",
-        "| method | domain score | general score | retention | KL (nats/token) | leak | wall time (s) | steps |",
-        "|---|---|---|---|---|---|---|---|",
-        f"| base | {_fmt(b['domain'])} | {_fmt(b['general'])} | 1.000 | 0 | {_fmt(b.get('format_leak'))} | - | - |",
-        f"| *chance* | {_fmt(b.get('chance'))} | | | | | | |",
-        f"| *blind floor* | {_fmt(b.get('blind_floor'))} | | | | | | |",
+        "| method | domain score | general score | retention | KL (nats/token) | leak | wall time (s) | steps "
+        "| domain prompts |",
+        "|---|---|---|---|---|---|---|---|---|",
+        f"| base | {_fmt(b['domain'])} | {_fmt(b['general'])} | 1.000 | 0 | {_fmt(b.get('format_leak'))} | - | - "
+        "| - |",
+        f"| *chance* | {_fmt(b.get('chance'))} | | | | | | | |",
+        f"| *blind floor* | {_fmt(b.get('blind_floor'))} | | | | | | | |",
     ]
     for m in result["methods"]:
         lines.append(
@@ -51,7 +54,7 @@ def format_report(result: dict[str, Any]) -> str:
             f"{_fmt(m['general_after'], m['general_after_sd'])} | {_fmt(m['retention'], m['retention_sd'])} | "
             f"{_fmt(m.get('kl_base_tuned'), m.get('kl_base_tuned_sd'), 4)} | "
             f"{_fmt(m.get('format_leak'), m.get('format_leak_sd'))} | "
-            f"{_fmt(m['wall_s'], None, 0)} | {_fmt(m['steps'], None, 0)} |"
+            f"{_fmt(m['wall_s'], None, 0)} | {_fmt(m['steps'], None, 0)} | {_fmt(m.get('prompts'), None, 0)} |"
         )
     lines += ["", "Paired bootstrap 95% intervals per run (same probe items before and after):", ""]
     lines += ["| method | seed | domain delta | general delta | retention |", "|---|---|---|---|---|"]

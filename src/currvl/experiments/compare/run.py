@@ -16,7 +16,13 @@ from typing import Any
 
 from currvl.algorithms.signals import ZERO_VARIANCE_TASK_KEY
 from currvl.evaluation.pareto import spread
-from currvl.experiments.compare.config import OOD_SET, CompareConfig, MethodConfig
+from currvl.experiments.compare.config import (
+    OOD_SET,
+    CompareConfig,
+    MethodConfig,
+    method_prompts,
+    start_order,
+)
 from currvl.experiments.compare.plots import plot_curves, plot_scatter
 from currvl.experiments.compare.report import format_report
 from currvl.experiments.compare.stats import contrast_rows, matched_retention, summarize_rows
@@ -72,8 +78,16 @@ def claim_output_dir(out: Path, base: Path) -> None:
     stamp.write_text(json.dumps(mine, indent=2))
 
 
-def _run_method(spec: MethodConfig, cfg: CompareConfig, base: Path, seed: int, out: Path) -> dict[str, Any]:
-    """Train one method for one seed (resumable); returns its final model and cost."""
+def _run_method(
+    spec: MethodConfig,
+    cfg: CompareConfig,
+    base: Path,
+    seed: int,
+    out: Path,
+    start: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Train one method for one seed (resumable) from the base, or from `start` (the run info of the
+    method it starts from); returns its final model and cost (a warm start's counted in)."""
     from currvl.training.recipe import load_recipe
     from currvl.training.run import train
 
@@ -83,7 +97,7 @@ def _run_method(spec: MethodConfig, cfg: CompareConfig, base: Path, seed: int, o
         return json.loads(done.read_text())
     overrides = {
         "output_dir": str(run_dir),
-        "model.name_or_path": str(base),
+        "model.name_or_path": str(start["model"]) if start else str(base),
         "seed": seed,
         **spec.overrides,
     }
@@ -93,9 +107,11 @@ def _run_method(spec: MethodConfig, cfg: CompareConfig, base: Path, seed: int, o
     info = {
         "model": str(final),
         "run_dir": str(run_dir),
-        "wall_s": time.perf_counter() - t0,
-        "steps": _steps(run_dir),
+        "wall_s": time.perf_counter() - t0 + (start["wall_s"] if start else 0.0),
+        "steps": _steps(run_dir) + (start["steps"] if start else 0),
     }
+    if start:
+        info["start_from"] = {"model": start["model"], "steps": start["steps"]}
     done.write_text(json.dumps(info, indent=2))
     return info
 
@@ -224,12 +240,13 @@ def _path_points(
     so a derived method shares its source's)."""
     run_dir = Path(info["run_dir"])
     total = info["steps"]
+    offset = info.get("start_from", {}).get("steps", 0)  # a warm start's steps came first
     ckpts = spread(
-        [c for c in _checkpoint_models(run_dir, info.get("upto")) if c[0] < total], cfg.checkpoints
+        [c for c in _checkpoint_models(run_dir, info.get("upto")) if c[0] < total - offset], cfg.checkpoints
     )
     sizes = (cfg.curve_general_n, cfg.curve_domain_n)
     points = [base_point]
-    for step, model in [*ckpts, (total, Path(info["model"]))]:
+    for step, model in [*((offset + k, m) for k, m in ckpts), (total, Path(info["model"]))]:
         name = "-".join(model.relative_to(run_dir).parts)
         if step == total and _curve_probe_is_the_probe(cfg):
             res = final  # the same items: no second evaluation
@@ -237,6 +254,16 @@ def _path_points(
             res = _evaluate(model, cfg, out / "evals" / "curves" / run_dir.name / f"{name}.json", sizes)
         points.append({"step": step, "domain": res["domain"]["score"], "general": res["general"]["score"]})
     return points
+
+
+def _join_warm_start_paths(rows: list[dict[str, Any]], cfg: CompareConfig) -> None:
+    """A start_from run's path goes through its warm start's: that path, then its own checkpoints."""
+    starts = {m.name: m.start_from for m in cfg.methods if m.start_from}
+    by_key = {(r["method"], r["seed"]): r for r in rows}
+    for row in rows:
+        source = by_key.get((starts.get(row["method"]), row["seed"]))
+        if source and source["path"] and row["path"]:
+            row["path"] = source["path"] + row["path"][1:]
 
 
 def _curve(run_dir: Path, upto: str | None) -> list[dict[str, float]]:
@@ -288,12 +315,13 @@ def run_compare(cfg: CompareConfig, overwrite: bool = False) -> dict[str, Any]:
         "general": base_curve["general"]["score"],
     }
     rows: list[dict[str, Any]] = []
+    prompts = method_prompts(cfg)
     evaluations: dict[int, dict[str, dict[str, Any]]] = {}  # seed -> method -> its evaluation
     for seed in cfg.seeds:
         infos: dict[str, dict[str, Any]] = {}
-        for spec in cfg.methods:
-            if spec.recipe is not None:
-                infos[spec.name] = _run_method(spec, cfg, base, seed, out)
+        for spec in start_order(cfg.methods):
+            start = infos[spec.start_from] if spec.start_from else None
+            infos[spec.name] = _run_method(spec, cfg, base, seed, out, start)
         for spec in cfg.methods:
             if spec.source is not None:
                 infos[spec.name] = _derived(spec, infos[spec.source])
@@ -316,11 +344,13 @@ def run_compare(cfg: CompareConfig, overwrite: bool = False) -> dict[str, Any]:
                     **_ood_fields(base_results, results),
                     "wall_s": info["wall_s"],
                     "steps": info["steps"],
+                    "prompts": prompts[spec.name],
                     "model": info["model"],
                     "curve": _curve(Path(info["run_dir"]), info.get("upto")),
                     "path": _path_points(info, cfg, out, base_point, results) if cfg.checkpoints > 0 else [],
                 }
             )
+    _join_warm_start_paths(rows, cfg)
     summary = summarize_rows(rows, [m.name for m in cfg.methods])
     base_summary = {
         "domain": base_results["domain"]["score"],

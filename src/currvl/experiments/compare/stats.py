@@ -88,6 +88,7 @@ def summarize_rows(rows: list[dict[str, Any]], order: list[str]) -> list[dict[st
             "format_leak",
             "wall_s",
             "steps",
+            "prompts",
         )
         for key in keys:
             mean, sd = _mean_sd([r.get(key) for r in mine])
