@@ -372,3 +372,95 @@ def test_familiarity_signal_is_the_task_reward_without_format_or_reference_rows(
     assert trainer._familiarity_reward(torch.zeros(4, dtype=torch.bool)) == pytest.approx(
         (1.5 + 0.0 + 2.0 + 3.0) / 4 / 2
     )
+
+
+class _SeeStepStart(TrainerCallback):
+    """Runs after the RCPA phase callback: the learning rate and optimiser state each step starts with."""
+
+    def __init__(self, trainer):
+        self.trainer, self.seen = trainer, []
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        opt = self.trainer.optimizer
+        self.seen.append((state.global_step, opt.param_groups[0]["lr"], len(opt.state)))
+        return control
+
+
+@pytest.mark.parametrize("reset", [False, True])
+def test_the_prealignment_rate_and_optimiser_state_apply_only_in_their_phase(tiny_model_dir, tmp_path, reset):
+    """rcpa.steps = 2: steps 0-1 pre-align at the pre-alignment rate, step 2 hands off to free GRPO at
+    the trainer's rate; with reset_optimizer_at_handoff the RL phase starts from an empty optimiser
+    state (without it, the imitation's Adam moments carry over)."""
+    trainer = _trainer(
+        tiny_model_dir,
+        tmp_path,
+        steps=2,
+        rho_max=0.5,
+        prealign_learning_rate=0.5,
+        reset_optimizer_at_handoff=reset,
+    )
+    trainer.args.max_steps = 4
+    trainer.args.lr_scheduler_type = "constant"
+    watch = _SeeStepStart(trainer)
+    trainer.add_callback(watch)
+    trainer.train()
+    lrs = [(step, lr) for step, lr, _ in watch.seen]
+    assert lrs == [
+        (0, pytest.approx(0.5)),
+        (1, pytest.approx(0.5)),
+        (2, pytest.approx(0.05)),
+        (3, pytest.approx(0.05)),
+    ]
+    states = {step: n for step, _, n in watch.seen}
+    assert states[1] > 0  # Adam's moments exist after the first step
+    assert (states[2] == 0) is reset  # the hand-off clears them only when asked
+    assert states[3] > 0
+    assert trainer.progress.handoff_step == 2
+    logged = [h["rcpa/learning_rate"] for h in trainer.state.log_history if "rcpa/learning_rate" in h]
+    assert logged == pytest.approx([0.5, 0.5, 0.05, 0.05])
+
+
+def test_per_rollout_prefixes_differ_within_a_group_and_carry_no_policy_gradient(tiny_model_dir, tmp_path):
+    """UFT-style: each rollout draws its own prefix length k ~ U[0, ceil(rho L)], so a group holds
+    rollouts that write more of the answer themselves; the forced tokens still get no GRPO gradient."""
+    trainer = _trainer(
+        tiny_model_dir,
+        tmp_path,
+        num_generations=4,
+        rho_max=1.0,
+        steps=10,
+        imitation_weight=0.0,
+        per_rollout_prefix=True,
+    )
+    batch, out = _rollouts(trainer)
+    tok = trainer.processing_class.tokenizer
+    lengths = out["forced_mask"].sum(dim=1).tolist()
+    groups = [lengths[g : g + 4] for g in range(0, len(lengths), 4)]
+    assert any(len(set(g)) > 1 for g in groups), groups  # lengths differ inside a group
+    for i, row in enumerate(batch):  # each forced part is a prefix of the reference, never longer
+        ref = tok(row["reference"], add_special_tokens=False)["input_ids"]
+        k = int(lengths[i])
+        assert k <= prefix_length(1.0, len(ref)) and out["completion_ids"][i, :k].tolist() == ref[:k]
+    grad = _loss_grad(trainer, out)
+    forced = out["forced_mask"].bool()
+    assert forced.any() and torch.all(grad[forced] == 0)
+    assert grad[out["completion_mask"].bool() & ~forced].abs().sum() > 0
+
+
+@pytest.mark.parametrize(("signal", "expected"), [("reward", 1.0), ("continuation_reward", 0.25)])
+def test_familiarity_from_the_continuation_ignores_what_the_prefix_already_said(
+    tiny_model_dir, tmp_path, signal, expected
+):
+    """A forced prefix that holds the answer makes the full answer score; "continuation_reward" reads
+    only what the policy generated after it (reward_scope full: the advantages still use the full)."""
+    trainer = _trainer(
+        tiny_model_dir,
+        tmp_path,
+        reward_funcs=[*get_reward_funcs(["format"]), graded_reward],
+        progress="familiarity",
+        familiarity_signal=signal,
+    )
+    full = torch.tensor([[1.0, 1.0], [1.0, 1.0]])
+    continuation = torch.tensor([[1.0, 0.5], [1.0, 0.0]])
+    trainer._rewards = (full, continuation)
+    assert trainer._familiarity_reward(torch.zeros(2, dtype=torch.bool)) == pytest.approx(expected)

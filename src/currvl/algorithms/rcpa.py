@@ -22,7 +22,7 @@ from currvl.algorithms.signals import own_scored_rows
 
 SCHEDULES = ("linear", "cosine", "step")
 PROGRESS = ("steps", "familiarity")
-FAMILIARITY_SIGNALS = ("reward", "likelihood")
+FAMILIARITY_SIGNALS = ("reward", "continuation_reward", "likelihood")
 CONSTRAINTS = ("prefix", "reference_member")
 GUIDANCE = ("always", "on_failure")
 WEIGHTINGS = ("none", "gaussian", "linear")
@@ -49,7 +49,9 @@ class RCPAConfig:
     # the windowed mean of the signal reaches `familiarity_threshold` (then the window starts over).
     progress: str = "steps"
     # "reward": the rollouts' mean task reward (all but format) over its maximum, e.g. accuracy, or
-    # findings F1 + CIDEr for reports; "likelihood": the mean probability of the forced reference tokens
+    # findings F1 + CIDEr for reports, on what the advantages use (reward_scope); "continuation_reward":
+    # the same on the generated part alone, so a prefix that already holds the answer does not count as
+    # familiarity; "likelihood": the mean probability of the forced reference tokens
     familiarity_signal: str = "reward"
     familiarity_threshold: float = 0.5
     familiarity_window: int = 5
@@ -70,6 +72,13 @@ class RCPAConfig:
     # ... and/or a data order by the base model's difficulty, scored before training.
     ordering: str = "none"
     window: int = 32  # "window": easy-to-hard, shuffled inside consecutive windows of this many samples
+    # The pre-alignment phase's own optimisation, apart from the RL phase's (the paper runs both at one
+    # rate with one optimiser; at an RL rate such as 2e-5 its imitation is SFT at a twenty-fifth of
+    # SFT's rate). prealign_learning_rate: the rate while rho > 0, on the trainer's schedule (None:
+    # the trainer's learning_rate); reset_optimizer_at_handoff: the RL phase starts from a fresh
+    # optimiser state (Adam moments), not the imitation's.
+    prealign_learning_rate: float | None = None
+    reset_optimizer_at_handoff: bool = False
 
     def __post_init__(self) -> None:
         checks = {
@@ -95,6 +104,8 @@ class RCPAConfig:
             raise ValueError(f"need 0 <= delta_min <= delta_max <= 1, got {self.delta_min}, {self.delta_max}")
         if self.weight_sigma <= 0:
             raise ValueError(f"weight_sigma: must be > 0, got {self.weight_sigma}")
+        if self.prealign_learning_rate is not None and self.prealign_learning_rate <= 0:
+            raise ValueError(f"prealign_learning_rate: must be > 0, got {self.prealign_learning_rate}")
 
 
 # --- CPP: progress, prefix ratio, imitation weight, reward threshold --------------------------------
@@ -143,6 +154,7 @@ class Progress:
     value: float = 0.0
     step: int = 0
     advances: list[int] = field(default_factory=list)  # steps at which familiarity raised p
+    handoff_step: int | None = None  # the first step with rho = 0: pre-alignment over, free GRPO on
     _window: deque = field(default_factory=deque, repr=False)
 
     def at_step(self, step: int) -> float:
@@ -176,6 +188,7 @@ class Progress:
             "step": self.step,
             "advances": list(self.advances),
             "window": list(self._window),
+            "handoff_step": self.handoff_step,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -183,6 +196,7 @@ class Progress:
         self.step = int(state["step"])
         self.advances = list(state["advances"])
         self._window = deque(state["window"])
+        self.handoff_step = state.get("handoff_step")  # absent from checkpoints written before it
 
 
 def failed_groups(

@@ -67,6 +67,31 @@ class _ProgressCallback(TrainerCallback):
         return control
 
 
+class _PhaseCallback(TrainerCallback):
+    """Each phase's own optimisation: the pre-alignment's learning rate while rho > 0, and a fresh
+    optimiser state at the hand-off to free GRPO (`rcpa.prealign_learning_rate`,
+    `rcpa.reset_optimizer_at_handoff`). Runs before each optimiser step, on every process alike."""
+
+    def __init__(self, trainer: CurrvlRCPATrainer) -> None:
+        self.trainer = trainer
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        t, cfg = self.trainer, self.trainer.rcpa
+        optimizer = t.optimizer
+        prealigning = prefix_ratio(t.progress.at_step(state.global_step), cfg) > 0
+        if not prealigning and t.progress.handoff_step is None:
+            t.progress.handoff_step = state.global_step  # saved with the progress: once per run
+            if cfg.reset_optimizer_at_handoff:
+                optimizer.state.clear()  # Adam's moments start over, lazily, at the next step
+                log.info("step %d: pre-alignment over; optimiser state reset", state.global_step)
+        if prealigning and cfg.prealign_learning_rate is not None:
+            scale = cfg.prealign_learning_rate / args.learning_rate
+            for group, lr in zip(optimizer.param_groups, t.lr_scheduler.get_last_lr(), strict=True):
+                group["lr"] = lr * scale  # the scheduler sets every step's rate afresh: no compounding
+        t._metrics["train"]["rcpa/learning_rate"].append(optimizer.param_groups[0]["lr"])
+        return control
+
+
 class CurrvlRCPATrainer(CurrvlGRPOTrainer):
     """GRPO with pre-alignment: rollouts start with ceil(rho L) forced reference tokens; rho -> 0.
 
@@ -101,7 +126,10 @@ class CurrvlRCPATrainer(CurrvlGRPOTrainer):
                     f = ThresholdGatedReward(f, self)
             funcs.append(f)
         self.reward_funcs = funcs
+        if self.rcpa.reset_optimizer_at_handoff and self.is_deepspeed_enabled:
+            raise ValueError("rcpa.reset_optimizer_at_handoff: DeepSpeed's engine owns the optimiser state")
         self.add_callback(_ProgressCallback(self))
+        self.add_callback(_PhaseCallback(self))
 
     @property
     def rcpa(self) -> RCPAConfig:
@@ -311,14 +339,16 @@ class CurrvlRCPATrainer(CurrvlGRPOTrainer):
         total[torch.isnan(rewards).all(dim=1)] = float("nan")
         return total
 
-    def _task_rewards(self) -> tuple[torch.Tensor, float] | None:
+    def _task_rewards(self, continuation: bool = False) -> tuple[torch.Tensor, float] | None:
         """Per-rollout task reward (every reward but format, over all processes' rows) and its maximum
-        (the task rewards' weights summed); None when every reward is a format reward."""
+        (the task rewards' weights summed); None when every reward is a format reward. Scored on what
+        the advantages use, or on the generated continuation alone when `continuation`."""
         names = list(self.reward_func_names)
         columns = task_reward_columns(names)
         if self._rewards is None or not columns:
             return None
-        task = task_reward(self._trained_rewards(), names, self.reward_weights)
+        rewards = self._rewards[1] if continuation else self._trained_rewards()
+        task = task_reward(rewards, names, self.reward_weights)
         return task, float(self.reward_weights[columns].sum())
 
     def _add_cdp_weights(self, out: dict[str, Any], local_rows: int) -> None:
@@ -334,8 +364,9 @@ class CurrvlRCPATrainer(CurrvlGRPOTrainer):
     def _familiarity_reward(self, members: torch.Tensor) -> float | None:
         """The policy's own mean task reward (graded rewards as gated by delta) as a fraction of its
         maximum, so QA (accuracy) and reports (findings F1, CIDEr) alike can drive familiarity
-        progress. Reference members are not the policy's and are left out."""
-        task = self._task_rewards()
+        progress. Reference members are not the policy's and are left out. With familiarity_signal
+        "continuation_reward", only what the policy generated after the forced prefix is scored."""
+        task = self._task_rewards(continuation=self.rcpa.familiarity_signal == "continuation_reward")
         if task is None:
             return None
         members = self.accelerator.gather(members.to(self.accelerator.device))  # rewards are global
@@ -354,7 +385,7 @@ class CurrvlRCPATrainer(CurrvlGRPOTrainer):
             full, cont = (self._weighted_total(r).nan_to_num(0.0).mean().item() for r in self._rewards)
             metrics["rcpa/reward_full"].append(full)
             metrics["rcpa/reward_continuation"].append(cont)
-            if self.rcpa.familiarity_signal == "reward":
+            if self.rcpa.familiarity_signal in ("reward", "continuation_reward"):
                 signal = self._familiarity_reward(out["reference_member"])
                 if signal is not None:
                     self._signals.append(signal)
