@@ -387,3 +387,22 @@ def test_a_warm_started_method_trains_from_its_warm_starts_model(tiny_model_dir,
     assert [p["step"] for p in runs["SFT"]["path"]] == [0, 1, 2]
     assert [p["step"] for p in runs["SFT -> GRPO"]["path"]] == [0, 1, 2, 3, 4]
     assert runs["SFT -> GRPO"]["path"][2] == runs["SFT"]["path"][2]
+
+
+def test_a_subset_of_methods_keeps_what_they_need_and_their_contrasts(tmp_path):
+    from currvl.experiments.compare.config import select_methods
+
+    methods = [
+        {"name": "warm", "recipe": "sft.yaml", "matched": False},
+        {"name": "warm -> GRPO", "recipe": "grpo.yaml", "start_from": "warm"},
+        {"name": "GRPO", "recipe": "grpo.yaml"},
+        {"name": "SFT", "recipe": "sft.yaml"},
+    ]
+    path = _budget_config(
+        tmp_path, methods, budget=None, contrasts=[["warm -> GRPO", "GRPO"], ["GRPO", "SFT"]]
+    )
+    cfg = select_methods(load_compare_config(path), ["warm -> GRPO", "GRPO"])
+    assert [m.name for m in cfg.methods] == ["warm", "warm -> GRPO", "GRPO"]
+    assert cfg.contrasts == [["warm -> GRPO", "GRPO"]]
+    with pytest.raises(ConfigError, match=r"--methods \['RCPA'\]: not methods of this config"):
+        select_methods(load_compare_config(path), ["RCPA"])

@@ -53,6 +53,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         output_dir=args.out,
         base=args.base,
         overwrite=args.overwrite,
+        methods=args.methods,
     )
     print(report.read_text())
     return 0
@@ -230,6 +231,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--out", help="override the config's output_dir")
     c.add_argument("--base", help="override the config's base model (a folder, a hub id or currvl-base)")
     c.add_argument("--overwrite", action="store_true", help="write a new report over an existing one")
+    c.add_argument(
+        "--methods",
+        nargs="+",
+        metavar="NAME",
+        help="run only these methods of the config (and the runs they need); the contrasts among them",
+    )
     c.set_defaults(func=cmd_compare)
 
     e = sub.add_parser(

@@ -244,3 +244,28 @@ def check_budgets(cfg: CompareConfig, budget: int, source: str, lines: dict[str,
                 f"{at}: {m.name} trains on {got} domain prompts, the budget is {budget} "
                 f"(tolerance {cfg.budget_tolerance:.0%}); change its steps, or matched: false"
             )
+
+
+def select_methods(cfg: CompareConfig, names: list[str]) -> CompareConfig:
+    """Only the methods `names` (and those they need: the run a derived model lives in, the warm start
+    a method starts from), and the contrasts among them: `currvl compare --methods` reruns a few rows
+    of a config. Cached runs and evaluations are shared with the whole config's."""
+    known = [m.name for m in cfg.methods]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ConfigError(
+            f"{cfg.source}: --methods {unknown}: not methods of this config ({', '.join(known)})"
+        )
+    by_name = {m.name: m for m in cfg.methods}
+    keep: set[str] = set()
+    todo = list(names)
+    while todo:
+        name = todo.pop()
+        if name in keep:
+            continue
+        keep.add(name)
+        m = by_name[name]
+        todo += [n for n in (m.source, m.start_from) if n is not None]
+    cfg.methods = [m for m in cfg.methods if m.name in keep]
+    cfg.contrasts = [pair for pair in cfg.contrasts if set(pair) <= keep]
+    return cfg

@@ -413,11 +413,15 @@ def run_compare_file(
     output_dir: str | None = None,
     base: str | None = None,
     overwrite: bool = False,
+    methods: list[str] | None = None,
 ) -> Path:
-    """`currvl compare`: load the config (with the command line's overrides), run it, return report.md."""
-    from currvl.experiments.compare.config import load_compare_config
+    """`currvl compare`: load the config (with the command line's overrides), run it (only `methods`
+    and what they need, when given), return report.md."""
+    from currvl.experiments.compare.config import load_compare_config, select_methods
 
     cfg = load_compare_config(path, quick=quick)
+    if methods:
+        cfg = select_methods(cfg, methods)
     cfg.seeds = seeds or cfg.seeds
     cfg.output_dir = output_dir or cfg.output_dir
     cfg.base = base or cfg.base
