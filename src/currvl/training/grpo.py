@@ -52,7 +52,7 @@ from currvl.training.checkpoint import ConvertingCheckpointLoadMixin
 from currvl.training.reliability import ReliableTrainerMixin, UnscorableRewardMixin
 from currvl.training.rollout_batch import concat_batches, num_rows, select_rows
 from currvl.training.trainer_configs import CurrvlGRPOConfig
-from currvl.training.trl_hooks import check_trl_hooks
+from currvl.training.trl_hooks import MULTIMODAL_KEYS, check_trl_hooks
 
 log = logging.getLogger(__name__)
 
@@ -400,19 +400,7 @@ class CurrvlGRPOTrainer(
 
     @staticmethod
     def _multimodal_inputs(inputs) -> dict:
-        keys = (
-            "pixel_values",
-            "image_grid_thw",
-            "num_images",
-            "pixel_attention_mask",
-            "spatial_shapes",
-            "num_tiles",
-            "image_sizes",
-            "token_type_ids",
-            "mm_token_type_ids",
-            "image_position_ids",
-        )
-        return {k: inputs.get(k) for k in keys}
+        return {k: inputs.get(k) for k in MULTIMODAL_KEYS}
 
     def _log_loss_metrics(self, mode, out, entropies, advantages, mask) -> None:
         """Same metric names as TRL, so dashboards and callbacks keep working."""

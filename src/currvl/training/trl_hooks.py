@@ -20,6 +20,21 @@ import inspect
 import transformers
 import trl
 
+MULTIMODAL_KEYS = (
+    "pixel_values",
+    "image_grid_thw",
+    "num_images",
+    "pixel_attention_mask",
+    "spatial_shapes",
+    "num_tiles",
+    "image_sizes",
+    "token_type_ids",
+    "mm_token_type_ids",
+    "image_position_ids",
+)
+"""The image inputs TRL's `_get_per_token_logps_and_entropies` takes after its own: what a rollout batch
+carries for the model's forward pass (`CurrvlGRPOTrainer._multimodal_inputs` passes them on)."""
+
 # name -> the parameters after `self`, in order. Who relies on it, and how:
 GRPO_HOOKS: dict[str, tuple[str, ...]] = {
     # overridden: grpo.py (signal metrics), rcpa.py (continuation rewards), reliability.py (unscorable rows)
@@ -45,16 +60,7 @@ GRPO_HOOKS: dict[str, tuple[str, ...]] = {
         "batch_size",
         "compute_entropy",
         "compute_aux_loss",
-        "pixel_values",
-        "image_grid_thw",
-        "num_images",
-        "pixel_attention_mask",
-        "spatial_shapes",
-        "num_tiles",
-        "image_sizes",
-        "token_type_ids",
-        "mm_token_type_ids",
-        "image_position_ids",
+        *MULTIMODAL_KEYS,
     ),
 }
 
