@@ -11,7 +11,7 @@ from transformers import TrainerCallback
 
 from currvl.data.synthetic import make_samples
 from currvl.training.builders import build_trainer
-from currvl.training.distributed import weights_fingerprint
+from currvl.training.distributed import end_process_group, weights_fingerprint
 from currvl.training.recipe import recipe_from_dict
 
 model_dir, out = sys.argv[1], Path(sys.argv[2])
@@ -53,3 +53,4 @@ def compute_loss(model, inputs, *args, **kwargs):
 trainer.compute_loss = compute_loss
 trainer.train()
 (out / f"rank{rank}.json").write_text(json.dumps(prints.after))
+end_process_group()

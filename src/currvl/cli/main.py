@@ -36,8 +36,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     except TrainingInterrupted as stop:  # Ctrl-C / SIGTERM: a checkpoint was saved, say how to continue
         print(stop, file=sys.stderr)
         return 130
-    from currvl.training.distributed import is_main_process
+    from currvl.training.distributed import end_process_group, is_main_process
 
+    end_process_group()
     if is_main_process():  # one line per launch, not one per process
         print(f"final model: {final}")
     return 0

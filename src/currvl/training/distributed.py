@@ -75,6 +75,16 @@ def barrier() -> None:
         torch.distributed.barrier()
 
 
+def end_process_group() -> None:
+    """Leave the joined group cleanly at the end of a finished launch: every process waits for the
+    others, then the group is destroyed. Without it, a process can exit while gloo's threads are still
+    live and abort at teardown ("terminate called without an active exception", exit -6) after its run
+    has finished and saved."""
+    if is_distributed():
+        barrier()
+        torch.distributed.destroy_process_group()
+
+
 def weights_fingerprint(model: torch.nn.Module) -> torch.Tensor:
     """(2,) float64: the sum and the sum of squares of every parameter (order-free, cheap)."""
     total = torch.zeros(2, dtype=torch.float64)
