@@ -41,6 +41,7 @@ def _worker(args: argparse.Namespace) -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     import torch
+    from grpo_bench import bench_config  # beside this script
     from transformers import TrainerCallback
     from trl import GRPOTrainer
 
@@ -50,7 +51,6 @@ def _worker(args: argparse.Namespace) -> None:
     from currvl.rewards import get_reward_funcs
     from currvl.training.datasets import to_grpo_dataset
     from currvl.training.grpo import CurrvlGRPOTrainer
-    from currvl.training.trainer_configs import CurrvlGRPOConfig
 
     class StepTimes(TrainerCallback):
         def __init__(self) -> None:
@@ -77,26 +77,12 @@ def _worker(args: argparse.Namespace) -> None:
             target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
             task_type="CAUSAL_LM",
         )
-    # currvl's trainer reads its options from its config; TRL's takes the same config and ignores them
-    config = CurrvlGRPOConfig(
-        output_dir=args.out_dir,
-        max_steps=args.steps,
-        per_device_train_batch_size=args.prompts * args.generations,
-        num_generations=args.generations,
-        max_completion_length=args.new_tokens,
+    config = bench_config(
+        args,
+        on_gpu,
         generation_kwargs={"min_new_tokens": args.new_tokens},  # fixed length: EOS held back
         learning_rate=1e-6,
-        beta=0.04,
-        logging_steps=1,
-        save_strategy="no",
-        report_to="none",
-        log_completions=False,
-        bf16=on_gpu,
-        use_cpu=not on_gpu,
         gradient_checkpointing=on_gpu and args.mode == "full",
-        dataloader_num_workers=0,
-        remove_unused_columns=False,
-        seed=0,
     )
     timer = StepTimes()
     cls = CurrvlGRPOTrainer if args.worker == "currvl" else GRPOTrainer

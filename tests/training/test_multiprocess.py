@@ -25,14 +25,19 @@ TRAINER = {
 }
 
 
+def _launcher(*args: str) -> tuple[list[str], dict[str, str]]:
+    """`accelerate launch` with the CPU DDP config running `args`, and the environment it runs in."""
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(CPU_DDP), *args]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
+    return launch, env
+
+
 def _launch(tmp_path: Path, name: str, recipe: dict, processes: int = 2) -> Path:
     """Run `currvl train` on `recipe` under `accelerate launch` with `processes` CPU processes."""
     recipe = {**recipe, "output_dir": str(tmp_path / name)}
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(recipe))
-    launch = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(CPU_DDP)]
-    launch += ["--num_processes", str(processes), "-m", "currvl.cli.main", "train", str(path)]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
+    launch, env = _launcher("--num_processes", str(processes), "-m", "currvl.cli.main", "train", str(path))
     done = subprocess.run(launch, capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     return tmp_path / name
@@ -186,9 +191,7 @@ def test_sigterm_to_the_launcher_leaves_one_checkpoint_and_resume_continues_ever
     }
     path = tmp_path / "run.yaml"
     path.write_text(yaml.safe_dump(recipe))
-    launch = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(CPU_DDP)]
-    launch += ["-m", "currvl.cli.main", "train", str(path)]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
+    launch, env = _launcher("-m", "currvl.cli.main", "train", str(path))
     proc = subprocess.Popen(
         launch, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
@@ -226,9 +229,7 @@ def test_sharded_parameters_are_not_compared():
 @pytest.mark.slow
 def test_a_nan_loss_on_one_rank_skips_the_update_on_every_rank(tiny_model_dir, tmp_path):
     script = Path(__file__).with_name("nan_on_one_rank.py")
-    launch = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(CPU_DDP)]
-    launch += [str(script), str(tiny_model_dir), str(tmp_path / "run")]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
+    launch, env = _launcher(str(script), str(tiny_model_dir), str(tmp_path / "run"))
     done = subprocess.run(launch, capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "step 2: loss is nan; skipping this update" in done.stdout + done.stderr
@@ -259,9 +260,7 @@ def test_sigterm_inside_a_curriculum_stage_resumes_every_rank_in_that_stage(tiny
     }
     path = tmp_path / "run.yaml"
     path.write_text(yaml.safe_dump(recipe))
-    launch = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(CPU_DDP)]
-    launch += ["-m", "currvl.cli.main", "train", str(path)]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
+    launch, env = _launcher("-m", "currvl.cli.main", "train", str(path))
     proc = subprocess.Popen(
         launch, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
