@@ -1,6 +1,7 @@
 """The held-out answer forms: drawn as the general suite draws, and never a form the base trains on."""
 
 import itertools
+import re
 
 import pytest
 
@@ -20,10 +21,11 @@ def _held_out_answers() -> set[str]:
     return answers
 
 
-def test_no_drawn_description_holds_a_held_out_form():
+@pytest.mark.parametrize("grammar", ["phrases", "compositional"])
+def test_no_drawn_description_holds_a_held_out_form(grammar):
     held_out = _held_out_answers()
     for i in range(400):
-        item = describe_item(i)
+        item = describe_item(i, grammar=grammar)
         assert normalize_text(item["answer"]) not in held_out
         assert not holds_a_held_out_form(item["answer"]), item["answer"]
         assert item["question"] not in QUESTIONS.values()
@@ -74,3 +76,32 @@ def _side_of_ink(image) -> str:
     if abs(cx) > abs(cy):
         return "left" if cx < 0 else "right"
     return "top" if cy < 0 else "bottom"
+
+
+def _trigrams(text: str) -> set[tuple[str, ...]]:
+    words = ["<start>", *re.findall(r"[a-z0-9]+", text.lower()), "<end>"]
+    return set(zip(words, words[1:], words[2:], strict=False))
+
+
+def test_the_compositional_grammar_shows_every_piece_of_a_held_out_form_but_never_the_form():
+    """Composing is possible: every word trigram of every held-out form (articles kept, start and end
+    marked) occurs in some compositional description, while none holds a whole form (the test above).
+    The phrases grammar lacks pieces ("of shapes is", "of the circle"): writing a form takes more there."""
+    seen = {g: set() for g in ("phrases", "compositional")}
+    for g, pieces in seen.items():
+        for i in range(3000):
+            pieces |= _trigrams(describe_item(i, grammar=g)["answer"])
+    forms = [
+        held_out_answer(c, "red", "circle", "left")
+        for c in ("edge_sentence", "colour_sentence", "attribute_list")
+    ]
+    forms.append(held_out_answer("count_sentence", count=3))
+    for form in forms:
+        assert _trigrams(form) <= seen["compositional"], _trigrams(form) - seen["compositional"]
+    missing = set().union(*(_trigrams(form) for form in forms)) - seen["phrases"]
+    assert {("of", "shapes", "is"), ("of", "the", "circle")} <= missing
+
+
+def test_an_unknown_grammar_is_refused():
+    with pytest.raises(ValueError, match="compositional"):
+        describe_item(0, grammar="freeform")

@@ -133,6 +133,7 @@ PRETRAIN_KNOBS = (
     "recall_batch_size",
     "grounding_batch_size",
     "describe_batch_size",
+    "describe_grammar",
     "english_batch_size",
     "facts_batch_size",
     "compare_scan",
@@ -377,6 +378,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--describe-batch-size",
         type=int,
         help="scenes described in free answer forms a step (never the held-out forms of unseen_forms)",
+    )
+    mp.add_argument(
+        "--describe-grammar",
+        choices=("phrases", "compositional"),
+        help="the describe stage's forms: phrases (session 15's) or compositional (every attribute in "
+        "every slot, lists in every order)",
     )
     mp.add_argument(
         "--english-batch-size", type=int, help="windows of plain English language modelling a step"

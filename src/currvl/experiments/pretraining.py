@@ -83,6 +83,9 @@ class BasePretrainConfig:
     # phrases, lists), never the held-out forms of `unseen_forms`, so the language reads the image in
     # contexts other than the three drilled templates
     describe_batch_size: int = 0
+    # "phrases" (session 15's forms) or "compositional" (every attribute in every slot, lists in every
+    # order, optional modifiers; `currvl.data.synthetic.describe`)
+    describe_grammar: str = "phrases"
     # plain English language modelling a step: windows of `english_window` tokens of the shipped corpus
     english_batch_size: int = 0
     english_window: int = 48
@@ -355,7 +358,7 @@ def pretrain_base(out_dir: str | Path, cfg: BasePretrainConfig | None = None) ->
                 loss, metrics[name] = loss + part, round(part.item(), 4)
         if cfg.describe_batch_size:  # a whole sentence is the answer: no one token to weigh up
             n = cfg.describe_batch_size
-            items = [describe_item(step * n + j, cfg.seed) for j in range(n)]
+            items = [describe_item(step * n + j, cfg.seed, cfg.describe_grammar) for j in range(n)]
             part = sft_loss(model, *encode_sft(processor, items, 1.0))
             loss, metrics["describe_loss"] = loss + part, round(part.item(), 4)
         if cfg.english_batch_size:

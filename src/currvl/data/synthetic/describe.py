@@ -125,7 +125,6 @@ ASKED: dict[str, tuple[str, ...]] = {
 QUESTION_FRAMES = ("Describe {asked}.", "Tell me {asked}.", "Give {asked}.", "Say {asked}.", "Write {asked}.")
 MANY_SHAPE_PLANS = (("count",), ("count", "objects"), ("objects",), ("count_of",))
 PAIR_PLANS = (("pair",),)
-ONE_SHAPE_PLANS = tuple(p for p in CONSTRUCTIONS if p not in MANY_SHAPE_PLANS + PAIR_PLANS)
 _ARTICLES = frozenset({"a", "an", "the"})
 
 
@@ -190,10 +189,221 @@ def _pair(rng: random.Random, size: tuple[int, int]) -> tuple[list, dict[str, st
     return objects, values
 
 
-def describe_item(index: int, seed: int = 0) -> dict[str, Any]:
+# The compositional grammar (`describe_grammar="compositional"`): every attribute in every slot a
+# sentence has (a predicate "is red", inside a noun phrase "the red circle", after "of" ("the colour of
+# the star"), in a reduced relative ("the shape next to the left edge is ..."), a key-value pair), key-
+# value lists in every order of the asked attributes, optional modifiers ("here", "in the picture", "at
+# the left edge") and answers that start in either case and end with or without a period, as real text
+# does. A held-out form is a way of putting these pieces together that no item shows (the filter
+# above still draws again on one), so writing it takes composing pieces, not recalling a template.
+REFERENCES: dict[str, tuple[str, ...]] = {
+    # how a sentence refers to the one shape without naming the attribute it is about to give
+    "ref_c": (
+        "the shape",
+        "the object",
+        "the {s}",
+        "the {s} at the {e} edge",
+        "the shape next to the {e} edge",
+        "the {s} here",
+    ),
+    "ref_s": (
+        "the shape",
+        "the object",
+        "the thing",
+        "the {c} shape",
+        "the {c} one",
+        "the shape at the {e} edge",
+    ),
+    "ref_e": ("the shape", "the object", "the {s}", "the {c} shape", "the {c} {s}", "it"),
+    "ref_cs": ("the object", "the thing", "the shape at the {e} edge", "the object next to the {e} edge"),
+    "loc": (
+        "next to the {e} edge",
+        "at the {e} edge",
+        "near the {e} edge",
+        "on the {e} side",
+        "by the {e} edge",
+    ),
+}
+_ATTRIBUTE_ORDERS = [
+    ("colour", "shape", "edge"),
+    ("colour", "edge", "shape"),
+    ("shape", "colour", "edge"),
+    ("shape", "edge", "colour"),
+    ("edge", "colour", "shape"),
+    ("edge", "shape", "colour"),
+]
+_VALUE_SLOT = {"colour": "{c}", "shape": "{s}", "edge": "{e}"}
+COMPOSITIONAL: dict[tuple[str, ...], tuple[str, ...]] = {
+    ("colour",): (
+        "the shape is {c}",
+        "it is {c}",
+        "the colour is {c}",
+        "{kv}",
+        "{c}",
+        "{ref_c} is {c}",
+        "the colour of {ref_c} is {c}",
+        "{ref_c} has the colour {c}",
+        "the colour of {ref_c}: {c}",
+        "its colour is {c}",
+    ),
+    ("shape",): (
+        "it is a {s}",
+        "the shape is a {s}",
+        "a {s}",
+        "{kv}",
+        "{ref_s} is a {s}",
+        "the shape of {ref_s} is a {s}",
+        "it looks like a {s}",
+        "the kind of shape is a {s}",
+    ),
+    ("edge",): (
+        "next to the {e} edge",
+        "it is next to the {e} edge",
+        "{loc}",
+        "{kv}",
+        "{ref_e} is {loc}",
+        "{ref_e} sits {loc}",
+        "the side of {ref_e} is the {e} side",
+        "the place of {ref_e} is the {e} edge",
+    ),
+    ("thing",): (
+        "{np}",
+        "it is {np}",
+        "the picture shows {np}",
+        "i see {np}",
+        "the object is {np}",
+        "there is {np}",
+    ),
+    ("thing", "edge"): (
+        "{np} is next to the {e} edge",
+        "{np} {loc}",
+        "{np} is {loc}",
+        "there is {np} {loc}",
+        "i see {np} {loc}",
+        "{np}, {loc}",
+        "the picture shows {np} {loc}",
+    ),
+    ("edge", "thing"): (
+        "next to the {e} edge there is {np}",
+        "{loc}, {np}",
+        "{loc} there is {np}",
+        "edge: {e}, {np}",
+    ),
+    ("colour", "shape"): (
+        "the {s} is {c}",
+        "it is a {s}, and it is {c}",
+        "{kv}",
+        "the colour is {c} and the shape is a {s}",
+        "{c}, {s}",
+        "{ref_cs} is a {c} {s}",
+        "it is {np}",
+    ),
+    ("shape", "colour"): (
+        "the {s} is {c}",
+        "{kv}",
+        "the shape is a {s} and the colour is {c}",
+        "a {s} in {c}",
+        "the shape of {ref_s} is a {s} and its colour is {c}",
+    ),
+    ("colour", "edge"): (
+        "the {c} shape is next to the {e} edge",
+        "it is {c} and {loc}",
+        "{kv}",
+        "the colour of {ref_c} is {c} and it is {loc}",
+    ),
+    ("edge", "colour"): ("{loc}, the shape is {c}", "{kv}", "the shape {loc} is {c}"),
+    ("shape", "edge"): ("the {s} is next to the {e} edge", "a {s} {loc}", "{kv}", "the shape {loc} is a {s}"),
+    ("edge", "shape"): ("{kv}", "{loc} there is a {s}", "the shape {loc} is a {s}"),
+    **{
+        order: (
+            "{kv}",
+            ", ".join(_VALUE_SLOT[a] for a in order),
+            "the {s} is {c} and it is {loc}" if order[0] != "edge" else "{loc} there is {np}",
+            "{np} {loc}" if order[-1] == "edge" else "the shape {loc} is {np}",
+        )
+        for order in _ATTRIBUTE_ORDERS
+    },
+    ("count",): (
+        "there are {n} shapes",
+        "i count {n} shapes",
+        "{n} shapes",
+        "the picture has {n} shapes",
+        "count: {n}",
+        "the count is {n}",
+        "the count of shapes is {n}",
+        "the number of objects is {n}",
+        "the number of things here is {n}",
+        "the number of shapes here is {n}",
+        "the number of shapes in the picture is {n}",
+        "{n}",
+    ),
+    ("count", "objects"): (
+        "there are {n} shapes: {objects}",
+        "{n} shapes: {objects}",
+        "i count {n} shapes, {objects}",
+    ),
+    ("objects",): ("{objects}", "the picture shows {objects}", "shapes: {objects}"),
+    ("pair",): (
+        "{np} {relation} {np2}",
+        "there is {np} {relation} {np2}",
+        "i see {np} {relation} {np2}",
+        "{np} is {relation} {np2}",
+    ),
+    ("colour_of",): (
+        "the colour of the shape is {c}",
+        "the colour of it is {c}",
+        "its colour is {c}",
+        "the colour of the object is {c}",
+        "the colour of the {s} at the {e} edge is {c}",
+        "the colour of the {s} here is {c}",
+        "the colour of the {s}: {c}",
+    ),
+    ("count_of",): (
+        "the number of shapes here is {n}",
+        "the number of them is {n}",
+        "their number is {n}",
+        "the number of objects is {n}",
+        "the number of things is {n}",
+    ),
+}
+GRAMMARS: dict[str, dict[tuple[str, ...], tuple[str, ...]]] = {
+    "phrases": CONSTRUCTIONS,
+    "compositional": COMPOSITIONAL,
+}
+"""`phrases`: session 15's grammar (the v2 and v3 builds of the README); `compositional`: above."""
+
+
+def _one_shape_values(
+    rng: random.Random, plan: tuple[str, ...], colour: str, shape: str, edge: str
+) -> dict[str, str]:
+    """Every slot a one-shape construction may hold, drawn once (a template uses some of them)."""
+    values = {"c": colour, "s": shape, "e": edge, "np": rng.choice(NOUN_PHRASES).format(c=colour, s=shape)}
+    for slot, options in REFERENCES.items():
+        values[slot] = rng.choice(options).format(**values)
+    given = {"colour": colour, "shape": shape, "edge": edge}
+    values["kv"] = ", ".join(f"{a}: {given[a]}" for a in plan if a in given)
+    return values
+
+
+def _finish(rng: random.Random, text: str, grammar: str) -> str:
+    """`phrases`: capitalised, a period; `compositional`: either case, a period or none, as in real text."""
+    if grammar == "phrases":
+        return text[0].upper() + text[1:] + rng.choice((".", "."))  # the draw keeps v2/v3's items
+    if rng.random() < 0.6:
+        text = text[0].upper() + text[1:]
+    return text + "." if rng.random() < 0.6 else text
+
+
+def describe_item(index: int, seed: int = 0, grammar: str = "phrases") -> dict[str, Any]:
     """A general scene and a question naming some of its attributes; the answer gives them in the
     asked order in one of the plan's constructions. Never holds a held-out form of `unseen_forms`."""
-    rng = random.Random(f"currvl/pretrain-describe/{seed}/{index}")
+    if grammar not in GRAMMARS:
+        raise ValueError(f"describe grammar must be one of {sorted(GRAMMARS)}, got {grammar!r}")
+    constructions = GRAMMARS[grammar]
+    one_shape_plans = tuple(p for p in constructions if p not in MANY_SHAPE_PLANS + PAIR_PLANS)
+    rng = random.Random(
+        f"currvl/pretrain-describe/{seed}/{index}" + ("" if grammar == "phrases" else f"/{grammar}")
+    )
     size = (IMAGE_SIZE, IMAGE_SIZE)
     while True:
         draw = rng.random()
@@ -204,17 +414,19 @@ def describe_item(index: int, seed: int = 0) -> dict[str, Any]:
             colour, shape = rng.choice(list(COLORS)), rng.choice(SHAPES)
             edge = rng.choice(POSITIONS)
             objects = [(*edge_cell(rng, size, edge), shape, colour)]
-            plan = rng.choice(ONE_SHAPE_PLANS)
-            np = rng.choice(NOUN_PHRASES).format(c=colour, s=shape)
-            values = {"c": colour, "s": shape, "e": edge, "np": np}
+            plan = rng.choice(one_shape_plans)
+            if grammar == "phrases":
+                np = rng.choice(NOUN_PHRASES).format(c=colour, s=shape)
+                values = {"c": colour, "s": shape, "e": edge, "np": np}
+            else:
+                values = _one_shape_values(rng, plan, colour, shape, edge)
         else:
             n = rng.randint(2, 5)
             objects = sorted(_count_scene(rng, size, n))
             plan = rng.choice(MANY_SHAPE_PLANS)
             values = {"n": str(n), "objects": ", ".join(f"a {c} {s}" for _, _, s, c in objects)}
         question = _question(rng, plan)
-        text = _weighted(rng, CONSTRUCTIONS[plan]).format(**values)
-        answer = text[0].upper() + text[1:] + rng.choice((".", "."))
+        answer = _finish(rng, _weighted(rng, constructions[plan]).format(**values), grammar)
         if not holds_a_held_out_form(answer) and question not in HELD_OUT_QUESTIONS.values():
             break
     return {
