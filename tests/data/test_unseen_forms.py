@@ -6,7 +6,11 @@ import re
 import pytest
 
 from currvl.data.synthetic import make_samples
-from currvl.data.synthetic.describe import describe_item, holds_a_held_out_form
+from currvl.data.synthetic.describe import (
+    describe_item,
+    holds_a_held_out_form,
+    turns_away_from_a_held_out_form,
+)
 from currvl.data.synthetic.general import COLORS, POSITIONS, SHAPES
 from currvl.data.synthetic.unseen_forms import QUESTIONS, RATIONALE, UNSEEN_FORMS, held_out_answer
 from currvl.rewards.scoring import normalize_text
@@ -85,12 +89,14 @@ def _trigrams(text: str) -> set[tuple[str, ...]]:
 
 def test_the_compositional_grammar_shows_every_piece_of_a_held_out_form_but_never_the_form():
     """Composing is possible: every word trigram of every held-out form (articles kept, start and end
-    marked) occurs in some compositional description, while none holds a whole form (the test above).
+    marked) occurs in some compositional description (its question or its answer: "number of shapes"
+    only in questions), while no answer holds a whole form (the test above).
     The phrases grammar lacks pieces ("of shapes is", "of the circle"): writing a form takes more there."""
     seen = {g: set() for g in ("phrases", "compositional")}
     for g, pieces in seen.items():
         for i in range(3000):
-            pieces |= _trigrams(describe_item(i, grammar=g)["answer"])
+            item = describe_item(i, grammar=g)
+            pieces |= _trigrams(item["answer"]) | _trigrams(item["question"])
     forms = [
         held_out_answer(c, "red", "circle", "left")
         for c in ("edge_sentence", "colour_sentence", "attribute_list")
@@ -100,6 +106,32 @@ def test_the_compositional_grammar_shows_every_piece_of_a_held_out_form_but_neve
         assert _trigrams(form) <= seen["compositional"], _trigrams(form) - seen["compositional"]
     missing = set().union(*(_trigrams(form) for form in forms)) - seen["phrases"]
     assert {("of", "shapes", "is"), ("of", "the", "circle")} <= missing
+
+
+def test_no_compositional_description_of_one_shape_turns_away_from_a_held_out_form():
+    """An opening shared with a held-out form and a different word after it teaches that the form goes
+    on otherwise (v4's "The number of shapes here is 3"); two-shape scenes are other pictures."""
+    turned = []
+    for i in range(3000):
+        item = describe_item(i, grammar="compositional")
+        two_shapes = any(p in item["question"] for p in ("two shapes", "where the shapes are"))
+        if not two_shapes and turns_away_from_a_held_out_form(item["answer"]):
+            turned.append(item["answer"])
+    assert not turned, turned[:5]
+
+
+@pytest.mark.parametrize(
+    ("text", "turns"),
+    [
+        ("The number of shapes here is 3.", True),
+        ("The colour of the star at the left edge is red", True),
+        ("colour: red, shape: circle.", False),  # ends early
+        ("The number of objects is 3.", False),
+        ("A red circle next to the left edge.", False),  # the form itself (the other filter's case)
+    ],
+)
+def test_turning_away_is_a_different_word_after_a_shared_opening(text, turns):
+    assert turns_away_from_a_held_out_form(text) is turns
 
 
 def test_an_unknown_grammar_is_refused():

@@ -196,6 +196,12 @@ def _pair(rng: random.Random, size: tuple[int, int]) -> tuple[list, dict[str, st
 # the left edge") and answers that start in either case and end with or without a period, as real text
 # does. A held-out form is a way of putting these pieces together that no item shows (the filter
 # above still draws again on one), so writing it takes composing pieces, not recalling a template.
+# No construction of a one-shape or count scene opens like a held-out form and then turns away from
+# it ("the number of shapes here is 3", "the colour of the star at the left edge is red", the three
+# attributes listed colour, shape, edge but in other constructions): the first build (v4, the README)
+# had such openings, and they taught it that the form goes on otherwise (teacher-forced, " is" after
+# "The number of shapes" cost 7.5 nats, " shape" after "colour: red," 7.4). `turns_away_from_a_held_out_form`
+# is the test's check.
 REFERENCES: dict[str, tuple[str, ...]] = {
     # how a sentence refers to the one shape without naming the attribute it is about to give
     "ref_c": (
@@ -206,6 +212,8 @@ REFERENCES: dict[str, tuple[str, ...]] = {
         "the shape next to the {e} edge",
         "the {s} here",
     ),
+    # after "the colour of": no shape name, which would open the held-out "The colour of the star is ..."
+    "ref_of": ("the shape", "the object", "the thing", "it"),
     "ref_s": (
         "the shape",
         "the object",
@@ -224,8 +232,7 @@ REFERENCES: dict[str, tuple[str, ...]] = {
         "by the {e} edge",
     ),
 }
-_ATTRIBUTE_ORDERS = [
-    ("colour", "shape", "edge"),
+_ATTRIBUTE_ORDERS = [  # not colour, shape, edge: listed in that order, it is the held-out attribute_list
     ("colour", "edge", "shape"),
     ("shape", "colour", "edge"),
     ("shape", "edge", "colour"),
@@ -241,9 +248,9 @@ COMPOSITIONAL: dict[tuple[str, ...], tuple[str, ...]] = {
         "{kv}",
         "{c}",
         "{ref_c} is {c}",
-        "the colour of {ref_c} is {c}",
+        "the colour of {ref_of} is {c}",
         "{ref_c} has the colour {c}",
-        "the colour of {ref_c}: {c}",
+        "the colour of {ref_of}: {c}",
         "its colour is {c}",
     ),
     ("shape",): (
@@ -309,10 +316,18 @@ COMPOSITIONAL: dict[tuple[str, ...], tuple[str, ...]] = {
         "the {c} shape is next to the {e} edge",
         "it is {c} and {loc}",
         "{kv}",
-        "the colour of {ref_c} is {c} and it is {loc}",
+        "the colour of {ref_of} is {c} and it is {loc}",
+        "a {c} shape {loc}",
     ),
     ("edge", "colour"): ("{loc}, the shape is {c}", "{kv}", "the shape {loc} is {c}"),
-    ("shape", "edge"): ("the {s} is next to the {e} edge", "a {s} {loc}", "{kv}", "the shape {loc} is a {s}"),
+    ("shape", "edge"): (
+        "the {s} is next to the {e} edge",
+        "a {s} {loc}",
+        "{kv}",
+        "the shape {loc} is a {s}",
+        "the place of the {s} is the {e} edge",
+        "the side of the {s} is {e}",
+    ),
     ("edge", "shape"): ("{kv}", "{loc} there is a {s}", "the shape {loc} is a {s}"),
     **{
         order: (
@@ -333,8 +348,7 @@ COMPOSITIONAL: dict[tuple[str, ...], tuple[str, ...]] = {
         "the count of shapes is {n}",
         "the number of objects is {n}",
         "the number of things here is {n}",
-        "the number of shapes here is {n}",
-        "the number of shapes in the picture is {n}",
+        "the number of objects in the picture is {n}",
         "{n}",
     ),
     ("count", "objects"): (
@@ -354,12 +368,10 @@ COMPOSITIONAL: dict[tuple[str, ...], tuple[str, ...]] = {
         "the colour of it is {c}",
         "its colour is {c}",
         "the colour of the object is {c}",
-        "the colour of the {s} at the {e} edge is {c}",
-        "the colour of the {s} here is {c}",
-        "the colour of the {s}: {c}",
+        "the colour of the thing is {c}",
     ),
     ("count_of",): (
-        "the number of shapes here is {n}",
+        "the number of objects here is {n}",
         "the number of them is {n}",
         "their number is {n}",
         "the number of objects is {n}",
@@ -371,6 +383,14 @@ GRAMMARS: dict[str, dict[tuple[str, ...], tuple[str, ...]]] = {
     "compositional": COMPOSITIONAL,
 }
 """`phrases`: session 15's grammar (the v2 and v3 builds of the README); `compositional`: above."""
+
+
+def turns_away_from_a_held_out_form(text: str) -> bool:
+    """Does `text` open with a held-out form's first three words (articles ignored) and then go on as
+    no held-out form does? (Ending early is not turning away; another colour or edge is another form.)"""
+    words = _words(text)
+    opened = [form for form in held_out_word_sequences() if words[:3] == form[:3]]
+    return bool(opened) and not any(all(a == b for a, b in zip(words, form, strict=False)) for form in opened)
 
 
 def _one_shape_values(
