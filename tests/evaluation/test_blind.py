@@ -21,11 +21,27 @@ def worlds():
             make_samples("scan_qa", "test_ood", N),
         ),
         ("scan", "test"): (make_samples("scan", "train", N), make_samples("scan", "test", N)),
+        **{
+            ("object_names", split): (
+                make_samples("object_names", "train", N),
+                make_samples("object_names", split, N),
+            )
+            for split in ("test", "test_ood")
+        },
     }
 
 
 @pytest.mark.parametrize("form", ["judge", "choice"])
-@pytest.mark.parametrize("split", [("scan_qa", "test"), ("scan_qa", "test_ood"), ("scan", "test")])
+@pytest.mark.parametrize(
+    "split",
+    [
+        ("scan_qa", "test"),
+        ("scan_qa", "test_ood"),
+        ("scan", "test"),
+        ("object_names", "test"),
+        ("object_names", "test_ood"),
+    ],
+)
 def test_no_text_only_shortcut(worlds, split, form):
     train, test = worlds[split]
     result = blind_baselines(convert(train, form, seed=0), convert(test, form, seed=0))

@@ -12,6 +12,7 @@ from typing import Any
 from .base import SIZE_MULTIPLE, SPLITS, ImageSize, World, pick_size, sample_rng
 from .domain import BOX_FINDINGS, FINDINGS, SCAN, SCAN_REPORT, render_scan
 from .general import COLORS, COUNTS, GENERAL, OPERATIONS, POSITIONS, SHAPES
+from .object_names import OBJECT_NAMES
 from .scan_qa import SCAN_QA
 from .sheet import contact_sheet
 from .signs import SIGNS_WORLD
@@ -26,6 +27,7 @@ EXTRA_WORLDS: dict[str, World] = {
     "scan_qa": SCAN_QA,
     "unseen_forms": UNSEEN_FORMS,
     "signs": SIGNS_WORLD,
+    "object_names": OBJECT_NAMES,
 }
 
 
