@@ -339,24 +339,15 @@ COMPOSITIONAL: dict[tuple[str, ...], tuple[str, ...]] = {
         for order in _ATTRIBUTE_ORDERS
     },
     ("count",): (
-        "there are {n} shapes",
-        "i count {n} shapes",
-        "{n} shapes",
-        "the picture has {n} shapes",
-        "count: {n}",
-        "the count is {n}",
+        *CONSTRUCTIONS[("count",)],
         "the count of shapes is {n}",
         "the number of objects is {n}",
         "the number of things here is {n}",
         "the number of objects in the picture is {n}",
         "{n}",
     ),
-    ("count", "objects"): (
-        "there are {n} shapes: {objects}",
-        "{n} shapes: {objects}",
-        "i count {n} shapes, {objects}",
-    ),
-    ("objects",): ("{objects}", "the picture shows {objects}", "shapes: {objects}"),
+    ("count", "objects"): CONSTRUCTIONS[("count", "objects")],
+    ("objects",): CONSTRUCTIONS[("objects",)],
     ("pair",): (
         "{np} {relation} {np2}",
         "there is {np} {relation} {np2}",
