@@ -126,3 +126,26 @@ def test_judge_candidate_reads_back_what_to_judge_asks():
         asked_false = to_judge(s, pools, truth=False)
         assert judge_candidate(asked_false) not in (None, s["answer"])
         assert judge_candidate(s) is None  # an open item asks about no candidate
+
+
+def test_choice_text_lists_the_options_and_asks_for_the_right_ones_text():
+    from currvl.data.formats import CHOICE_TEXT_INSTRUCTION
+    from currvl.data.synthetic import make_samples
+
+    samples = make_samples("object_names", "train", 12)
+    for s, c, t in zip(
+        samples, convert(samples, "choice", seed=0), convert(samples, "choice_text", seed=0), strict=True
+    ):
+        assert t["answer"] == s["answer"] and t["task"] == "text" and t["options"] is None
+        assert t["question"].endswith(CHOICE_TEXT_INSTRUCTION)
+        for letter, option in zip("ABCD", c["options"], strict=False):  # the choice item's own options
+            assert f"\n{letter}. {option}" in t["question"]
+        assert s["answer"] in c["options"]
+
+
+def test_choice_text_refuses_a_box_item():
+    from currvl.data.synthetic import make_samples
+
+    boxes = [s for s in make_samples("scan", "train", 20) if s["task"] == "box"]
+    with pytest.raises(ValueError, match="choice_text needs a single-answer"):
+        convert(boxes, "choice_text")

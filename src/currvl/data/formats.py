@@ -10,6 +10,9 @@ this is our rule, deterministic under a seed and applied the same way to users' 
   of the same category, numbers near the true one, other items' true boxes with IoU < 0.5 to this
   one (so a distractor box is drawn from the same distribution as a true box: "pick the box nearest
   the centre" cannot beat chance), other labels;
+- choice_text (a variant, not the paper's: its choice reward is a letter match): the same options,
+  but the answer is the right option's text, written out ("red circle"), scored as the open answer is;
+  a choice stage that rehearses the open answer's form (object_names, README);
 - open: unchanged.
 Items that are already yes_no or choice pass through untouched in every format.
 """
@@ -22,10 +25,11 @@ import zlib
 from collections import defaultdict
 from typing import Any
 
-from currvl.data.schema import OPTION_LETTERS, format_box
+from currvl.data.schema import OPTION_LETTERS, format_box, format_options
 from currvl.rewards.scoring import box_iou, parse_box, parse_labels, parse_number
 
-FORMATS = ("judge", "choice", "open")
+FORMATS = ("judge", "choice", "choice_text", "open")
+CHOICE_TEXT_INSTRUCTION = "Answer with the text of the right option."
 PASS_THROUGH_TASKS = ("yes_no", "choice")
 _JUDGE_CANDIDATE = re.compile(r"Is the answer (.+)\?$")
 
@@ -199,6 +203,26 @@ def to_choice(sample: dict[str, Any], pools, seed: int = 0, n_options: int = 4) 
     return out
 
 
+def to_choice_text(sample: dict[str, Any], pools, seed: int = 0, n_options: int = 4) -> dict[str, Any]:
+    """The choice item's options in the question, the answer the right option's text (single-answer
+    text and math items: a box or a label set has no one text to write)."""
+    if sample["task"] in PASS_THROUGH_TASKS:
+        return dict(sample)
+    if sample["task"] not in ("text", "math"):
+        raise ValueError(
+            f"{sample.get('id')!r}: format choice_text needs a single-answer text or math item, got task "
+            f"{sample['task']!r} (use choice)"
+        )
+    options = to_choice(sample, pools, seed, n_options)["options"]
+    out = dict(sample)
+    out.update(
+        question=f"{sample['question']}\n{format_options(options)}\n{CHOICE_TEXT_INSTRUCTION}",
+        options=None,
+        rationale=None,
+    )
+    return out
+
+
 def convert(samples: list[dict[str, Any]], fmt: str, seed: int = 0) -> list[dict[str, Any]]:
     """Every sample in format `fmt`; judge items alternate true/false in seeded pairs (exact balance)."""
     if fmt not in FORMATS:
@@ -208,6 +232,8 @@ def convert(samples: list[dict[str, Any]], fmt: str, seed: int = 0) -> list[dict
     pools = answer_pools(samples)
     if fmt == "choice":
         return [to_choice(s, pools, seed) for s in samples]
+    if fmt == "choice_text":
+        return [to_choice_text(s, pools, seed) for s in samples]
     coin = random.Random(seed)
     out = []
     for i, s in enumerate(samples):
@@ -232,6 +258,8 @@ def mix_formats(samples: list[dict[str, Any]], formats: list[str], seed: int = 0
         fmt = formats[i % len(formats)]
         if fmt == "choice":
             out.append(to_choice(s, pools, seed))
+        elif fmt == "choice_text":
+            out.append(to_choice_text(s, pools, seed))
         elif fmt == "judge":
             out.append(to_judge(s, pools, seed, truth=coin.random() < 0.5))
         else:

@@ -36,7 +36,7 @@ def training_order(folder: str) -> int:
 @dataclass
 class Stage:
     name: str
-    format: str = "open"  # judge | choice | open (see currvl.data.formats)
+    format: str = "open"  # judge | choice | choice_text | open (see currvl.data.formats)
     rewards: list[str] = field(default_factory=lambda: ["format", "accuracy"])
     max_steps: int = 100  # the stage length ("steps") or its step budget ("threshold")
     advance: str = "steps"  # "steps": the paper's fixed hand-off; "threshold": windowed accuracy
