@@ -383,7 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--describe-grammar",
         choices=("phrases", "compositional"),
         help="the describe stage's forms: phrases (session 15's) or compositional (every attribute in "
-        "every slot, lists in every order)",
+        "every slot, lists in the asked order)",
     )
     mp.add_argument(
         "--english-batch-size", type=int, help="windows of plain English language modelling a step"

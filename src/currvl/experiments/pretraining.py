@@ -83,7 +83,7 @@ class BasePretrainConfig:
     # phrases, lists), never the held-out forms of `unseen_forms`, so the language reads the image in
     # contexts other than the three drilled templates
     describe_batch_size: int = 0
-    # "phrases" (session 15's forms) or "compositional" (every attribute in every slot, lists in every
+    # "phrases" (session 15's forms) or "compositional" (every attribute in every slot, lists in the asked
     # order, optional modifiers; `currvl.data.synthetic.describe`)
     describe_grammar: str = "phrases"
     # plain English language modelling a step: windows of `english_window` tokens of the shipped corpus
