@@ -1,18 +1,12 @@
 """The object_names domain: a drawn shape named by colour and kind, OOD pairs held out of training."""
 
-import numpy as np
 import pytest
 
 from currvl.data.prompts import target_text
 from currvl.data.synthetic import make_samples
 from currvl.data.synthetic.general import COLORS, SHAPES
 from currvl.data.synthetic.object_names import IN_DOMAIN_PAIRS, OOD_PAIRS, PAIRS
-
-
-def _ink_colour(image) -> str:
-    rgb = np.asarray(image).reshape(-1, 3).astype(int)
-    ink = rgb[(rgb.max(-1) - rgb.min(-1)) > 60].mean(0)
-    return min(COLORS, key=lambda c: sum((a - b) ** 2 for a, b in zip(COLORS[c], ink, strict=True)))
+from tests.data.test_signs import _ink_colour
 
 
 def test_pairs_split_into_28_in_domain_and_7_ood_one_per_colour():

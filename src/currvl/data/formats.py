@@ -223,6 +223,10 @@ def to_choice_text(sample: dict[str, Any], pools, seed: int = 0, n_options: int 
     return out
 
 
+_OPTION_FORMATS = {"choice": to_choice, "choice_text": to_choice_text}
+"""The formats built from a lettered item's options (`convert` and `mix_formats` both dispatch here)."""
+
+
 def convert(samples: list[dict[str, Any]], fmt: str, seed: int = 0) -> list[dict[str, Any]]:
     """Every sample in format `fmt`; judge items alternate true/false in seeded pairs (exact balance)."""
     if fmt not in FORMATS:
@@ -230,10 +234,8 @@ def convert(samples: list[dict[str, Any]], fmt: str, seed: int = 0) -> list[dict
     if fmt == "open":
         return [dict(s) for s in samples]
     pools = answer_pools(samples)
-    if fmt == "choice":
-        return [to_choice(s, pools, seed) for s in samples]
-    if fmt == "choice_text":
-        return [to_choice_text(s, pools, seed) for s in samples]
+    if fmt in _OPTION_FORMATS:
+        return [_OPTION_FORMATS[fmt](s, pools, seed) for s in samples]
     coin = random.Random(seed)
     out = []
     for i, s in enumerate(samples):
@@ -256,10 +258,8 @@ def mix_formats(samples: list[dict[str, Any]], formats: list[str], seed: int = 0
     out = []
     for i, s in enumerate(samples):
         fmt = formats[i % len(formats)]
-        if fmt == "choice":
-            out.append(to_choice(s, pools, seed))
-        elif fmt == "choice_text":
-            out.append(to_choice_text(s, pools, seed))
+        if fmt in _OPTION_FORMATS:
+            out.append(_OPTION_FORMATS[fmt](s, pools, seed))
         elif fmt == "judge":
             out.append(to_judge(s, pools, seed, truth=coin.random() < 0.5))
         else:

@@ -192,7 +192,7 @@ def _pair(rng: random.Random, size: tuple[int, int]) -> tuple[list, dict[str, st
 # The compositional grammar (`describe_grammar="compositional"`): every attribute in every slot a
 # sentence has (a predicate "is red", inside a noun phrase "the red circle", after "of" ("the colour of
 # the star"), in a reduced relative ("the shape next to the left edge is ..."), a key-value pair), key-
-# value lists in every order of the asked attributes, optional modifiers ("here", "in the picture", "at
+# value lists in the asked order (every order but the held-out one), optional modifiers ("here", "in the picture", "at
 # the left edge") and answers that start in either case and end with or without a period, as real text
 # does. A held-out form is a way of putting these pieces together that no item shows (the filter
 # above still draws again on one), so writing it takes composing pieces, not recalling a template.
@@ -374,6 +374,10 @@ GRAMMARS: dict[str, dict[tuple[str, ...], tuple[str, ...]]] = {
     "compositional": COMPOSITIONAL,
 }
 """`phrases`: session 15's grammar (the v2 and v3 builds of the README); `compositional`: above."""
+ONE_SHAPE_PLANS: dict[str, tuple[tuple[str, ...], ...]] = {
+    name: tuple(p for p in grammar if p not in MANY_SHAPE_PLANS + PAIR_PLANS)
+    for name, grammar in GRAMMARS.items()
+}
 
 
 def turns_away_from_a_held_out_form(text: str) -> bool:
@@ -411,7 +415,6 @@ def describe_item(index: int, seed: int = 0, grammar: str = "phrases") -> dict[s
     if grammar not in GRAMMARS:
         raise ValueError(f"describe grammar must be one of {sorted(GRAMMARS)}, got {grammar!r}")
     constructions = GRAMMARS[grammar]
-    one_shape_plans = tuple(p for p in constructions if p not in MANY_SHAPE_PLANS + PAIR_PLANS)
     rng = random.Random(
         f"currvl/pretrain-describe/{seed}/{index}" + ("" if grammar == "phrases" else f"/{grammar}")
     )
@@ -425,7 +428,7 @@ def describe_item(index: int, seed: int = 0, grammar: str = "phrases") -> dict[s
             colour, shape = rng.choice(list(COLORS)), rng.choice(SHAPES)
             edge = rng.choice(POSITIONS)
             objects = [(*edge_cell(rng, size, edge), shape, colour)]
-            plan = rng.choice(one_shape_plans)
+            plan = rng.choice(ONE_SHAPE_PLANS[grammar])
             if grammar == "phrases":
                 np = rng.choice(NOUN_PHRASES).format(c=colour, s=shape)
                 values = {"c": colour, "s": shape, "e": edge, "np": np}
