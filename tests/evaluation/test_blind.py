@@ -28,6 +28,13 @@ def worlds():
             )
             for split in ("test", "test_ood")
         },
+        **{
+            ("count_sentences", split): (
+                make_samples("count_sentences", "train", N),
+                make_samples("count_sentences", split, N),
+            )
+            for split in ("test", "test_ood")
+        },
     }
 
 
@@ -40,6 +47,8 @@ def worlds():
         ("scan", "test"),
         ("object_names", "test"),
         ("object_names", "test_ood"),
+        ("count_sentences", "test"),
+        ("count_sentences", "test_ood"),
     ],
 )
 def test_no_text_only_shortcut(worlds, split, form):
@@ -96,3 +105,10 @@ def test_open_answer_prior_is_the_floor_of_two_answer_questions(worlds):
     assert prior["categories"]["cell_count"] == pytest.approx(0.25, abs=0.02)
     assert prior["categories"]["cell_box"] < 0.05
     assert 0.2 < prior["score"] < 0.3
+
+
+@pytest.mark.parametrize("split", ["test", "test_ood"])
+def test_count_sentences_open_floor_is_near_chance(worlds, split):
+    """Five counts, one sentence each: no question wording gives the number away (chance 0.2)."""
+    train, test = worlds[("count_sentences", split)]
+    assert open_answer_prior(train, test)["score"] <= 0.2 + 0.1

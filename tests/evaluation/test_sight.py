@@ -54,3 +54,16 @@ def test_concept_labels():
     assert concept_label(make_sample("q", "No abnormal findings.", "text", image=image)) == "none"
     assert concept_label(make_sample("q", "[1, 2, 3, 4]", "box", image=image)) is None
     assert concept_label(make_sample("q", "red", "text")) is None  # no image
+
+
+def test_a_sentence_is_labelled_by_the_concept_words_it_names():
+    image = object()
+    sentence = make_sample("q", "The number of shapes is 3.", "text", image=image)
+    assert concept_label(sentence) == "none"  # no vocabulary: nothing to read off a sentence
+    assert concept_label(sentence, ("1", "2", "3")) == "3"
+    edge = make_sample("q", "A red circle next to the left edge.", "text", image=image)
+    assert concept_label(edge, ("red", "circle", "left", "3")) == "red circle left"
+    report = "A small nodule in the upper part of the organ. No other findings."
+    assert (
+        concept_label(make_sample("q", report, "text", image=image), ("small",)) == "nodule"
+    )  # findings first

@@ -253,3 +253,19 @@ def test_english_windows_are_corpus_text_and_facts_mask_padding():
     for row, lab, mask in zip(enc["input_ids"], labels, enc["attention_mask"], strict=True):
         assert tokenizer.decode(row[mask == 1]) in sign_facts()
         assert (lab[mask == 0] == -100).all() and torch.equal(lab[mask == 1], row[mask == 1])
+
+
+def test_the_compositional_base_is_the_default_recipe_with_its_three_documented_knobs():
+    """currvl-base-compositional is rebuilt by `currvl model pretrain --describe-batch-size 16
+    --describe-grammar compositional --lm-steps 1400` (README): nothing else differs, and it passed its gate."""
+    from dataclasses import asdict
+
+    from currvl.models.loading import SHIPPED_BASES
+
+    folder = SHIPPED_BASES["currvl-base-compositional"]
+    recorded = json.loads((folder / bp.CONFIG_FILE).read_text())
+    expected = asdict(
+        bp.BasePretrainConfig(describe_batch_size=16, describe_grammar="compositional", lm_steps=1400)
+    )
+    assert recorded == json.loads(json.dumps(expected))
+    assert json.loads((folder / "gate.json").read_text())["passed"]

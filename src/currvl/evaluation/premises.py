@@ -143,7 +143,7 @@ def premise_checks(
     )
     figures["forms"] = form_density(model, processor, samples, seed=seed, known=known)
     figures["blind_floor"] = blind_floor(samples)
-    figures["sight"] = sight_probe(model, processor, samples, seed=seed)
+    figures["sight"] = sight_probe(model, processor, samples, vocabulary=vocabulary, seed=seed)
     if control:
         figures["sight_control"] = sight_probe(model, processor, control, seed=seed)
     figures["recommendation"] = recommend(figures)

@@ -23,9 +23,10 @@ from currvl.rewards.scoring import normalize_text
 from currvl.rewards.similarity import asserted_findings
 
 
-def concept_label(sample: dict[str, Any]) -> str | None:
+def concept_label(sample: dict[str, Any], vocabulary: tuple[str, ...] = ()) -> str | None:
     """What a probe predicts for a sample: its short answer (normalised), or the findings a report
-    asserts ("none" when it asserts none); None for items without an image or an answer word (boxes,
+    asserts, or else the `vocabulary` words a sentence names ("The number of shapes is 3." -> "3"),
+    "none" when it names none of either; None for items without an image or an answer word (boxes,
     yes/no, choice)."""
     if sample.get("image") is None or sample.get("task") not in ("text", "labels", "math"):
         return None
@@ -35,7 +36,12 @@ def concept_label(sample: dict[str, Any]) -> str | None:
     concepts = target_concepts(answer, sample["task"])
     if concepts is not None and len(answer.split()) <= 3 and not answer.strip().endswith("."):
         return normalize_text(answer)
-    return "+".join(sorted(asserted_findings(answer))) or "none"
+    findings = "+".join(sorted(asserted_findings(answer)))
+    if findings or not vocabulary:
+        return findings or "none"
+    words = set(vocabulary)
+    named = [w for w in normalize_text(answer).split() if w in words]
+    return " ".join(named) or "none"
 
 
 @torch.no_grad()
@@ -124,12 +130,15 @@ def sight_probe(
     processor,
     samples: list[dict[str, Any]],
     *,
-    label_of: Callable[[dict[str, Any]], str | None] = concept_label,
+    label_of: Callable[[dict[str, Any]], str | None] | None = None,
+    vocabulary: tuple[str, ...] = (),
     seed: int = 0,
     batch_size: int = 32,
 ) -> dict[str, Any]:
-    """`linear_probe` per category (and over every probed item) on the samples' concept labels."""
-    kept = [(s, label_of(s)) for s in samples]
+    """`linear_probe` per category (and over every probed item) on the samples' concept labels
+    (`concept_label` with the domain's `vocabulary` unless `label_of` is given)."""
+    label = label_of or (lambda s: concept_label(s, vocabulary))
+    kept = [(s, label(s)) for s in samples]
     kept = [(s, y) for s, y in kept if y is not None]
     if not kept:
         return {"categories": {}, "left_out": len(samples)}

@@ -12,15 +12,22 @@ from transformers import AutoModelForImageTextToText, AutoProcessor
 SHIPPED_BASE = Path(__file__).parent / "base"
 """The bench's base model, shipped in the package (rebuilt by `currvl model pretrain`; gate.md beside it)."""
 SHIPPED_BASE_NAME = "currvl-base"
+SHIPPED_BASES: dict[str, Path] = {
+    SHIPPED_BASE_NAME: SHIPPED_BASE,
+    # the same recipe plus the compositional describe stage (README, "A base whose language
+    # generalises", v5): RCPA's bench base, whose premise holds on `count_sentences` where pt18's fails
+    "currvl-base-compositional": Path(__file__).parent / "base_compositional",
+}
+"""Every base shipped in the package, by the name configs and commands use."""
 
 
 def resolve_model_path(name_or_path: str | Path) -> str:
-    """`currvl-base` names the shipped base; a folder or a hub id passes through. A name that can only
+    """`currvl-base` (or another `SHIPPED_BASES` name) names a shipped base; a folder or a hub id passes through. A name that can only
     be a folder (absolute, relative with ./ or ~, or with two or more slashes, which no hub id has)
     and is missing fails here, instead of as a hub lookup of a malformed repo id."""
     text = str(name_or_path)
-    if text == SHIPPED_BASE_NAME:
-        return str(SHIPPED_BASE)
+    if text in SHIPPED_BASES:
+        return str(SHIPPED_BASES[text])
     looks_local = text.startswith((".", "/", "~")) or text.count("/") >= 2 or isinstance(name_or_path, Path)
     if looks_local and not Path(text).expanduser().exists():
         raise FileNotFoundError(f"no model folder at {text} (did its training finish? is the path right?)")

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .base import SIZE_MULTIPLE, SPLITS, ImageSize, World, pick_size, sample_rng
+from .count_sentences import COUNT_SENTENCES
 from .domain import BOX_FINDINGS, FINDINGS, SCAN, SCAN_REPORT, render_scan
 from .general import COLORS, COUNTS, GENERAL, OPERATIONS, POSITIONS, SHAPES
 from .object_names import OBJECT_NAMES
@@ -28,6 +29,7 @@ EXTRA_WORLDS: dict[str, World] = {
     "unseen_forms": UNSEEN_FORMS,
     "signs": SIGNS_WORLD,
     "object_names": OBJECT_NAMES,
+    "count_sentences": COUNT_SENTENCES,
 }
 
 
