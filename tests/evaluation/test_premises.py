@@ -41,6 +41,17 @@ def test_curr_reft_when_a_sparse_category_is_judged_from_skill():
     assert rec["method"] == "curr_reft" and rec["sparse"] == ["b"]
 
 
+def test_no_curr_reft_where_no_free_sample_writes_the_open_answer():
+    """object_names and count_sentences (session 18): judged from skill, but the open form out of reach,
+    and Curr-ReFT ended at 0 on both; RCPA where a prefix reaches the concept, else a supervised start."""
+    object_names = _figures({"b": 0.0}, judge={"b": 0.78}, concept={"b": 0.0}, paid={"b": 0.0})
+    assert recommend(object_names)["method"] == "sft_then_grpo"
+    count_sentences = _figures({"b": 0.0}, judge={"b": 0.685}, concept={"b": 0.793}, paid={"b": 0.0})
+    assert recommend(count_sentences)["method"] == "rcpa"
+    barely = _figures({"b": 0.0}, judge={"b": 0.78}, concept={"b": 0.0}, paid={"b": 0.03})
+    assert recommend(barely)["method"] == "curr_reft"
+
+
 def test_a_coin_judgement_does_not_count():
     figures = _figures({"a": 0.5, "b": 0.05}, judge={"b": 0.59}, concept={"b": PREFIX_REACH}, paid={"b": 0.0})
     assert recommend(figures)["method"] == "rcpa"

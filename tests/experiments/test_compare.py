@@ -14,7 +14,7 @@ from currvl.config.loader import ConfigError
 from currvl.experiments.compare import load_compare_config, run_compare
 from currvl.experiments.compare.report import zero_variance_lines
 from currvl.experiments.compare.run import BASE_STAMP, claim_output_dir
-from currvl.experiments.compare.stats import contrast_rows
+from currvl.experiments.compare.stats import contrast_rows, frontier_contrasts
 
 TRAINER = {"per_device_train_batch_size": 4, "max_steps": 2, "save_steps": 1, "report_to": "none"}
 
@@ -248,6 +248,39 @@ def test_contrasts_are_paired_differences_over_the_same_items():
     assert s1["domain"]["delta"] == 0.0
     assert row["mean_delta"] == {"domain": pytest.approx(1 / 16), "general": 0.0}
     assert "domain_ood" not in row["mean_delta"]  # neither model was scored on it
+
+
+def test_the_frontier_contrast_reads_b_where_it_first_reaches_as_final_domain_score(tmp_path):
+    """A ends at domain 0.6 with general 7/8; B passes 0.6 at step 20 (general 5/8 there, on the same
+    items: B - A = -2/8), and C never gets there (its best is named instead)."""
+
+    def point(step, domain, general_correct=None):
+        p = {"step": step, "domain": domain, "general": sum(general_correct or []) / 8}
+        if general_correct is not None:
+            path = tmp_path / f"{step}-{domain}-{sum(general_correct)}.json"
+            path.write_text(json.dumps({"general": _evaluation(general_correct)}))
+            p["eval"] = str(path)
+        return p
+
+    base = point(0, 0.0)
+    rows = [
+        {"method": "A", "seed": 0, "path": [base, point(10, 0.3, [1] * 8), point(30, 0.6, [1] * 7 + [0])]},
+        {
+            "method": "B",
+            "seed": 0,
+            "path": [base, point(10, 0.5, [1] * 8), point(20, 0.9, [1] * 5 + [0] * 3)],
+        },
+        {"method": "C", "seed": 0, "path": [base, point(10, 0.2, [1] * 8)]},
+    ]
+    b, c = frontier_contrasts(rows, [["A", "B"], ["A", "C"]])
+    (e,) = b["seeds"]
+    assert (e["level"], e["b_step"], e["b_domain"]) == (0.6, 20, 0.9)
+    assert e["a_general"] == 7 / 8 and e["b_general"] == 5 / 8
+    assert e["delta"] == pytest.approx(-2 / 8)
+    lo, hi = e["delta_ci95"]
+    assert lo < -0.1 and hi <= 0.0
+    (e,) = c["seeds"]
+    assert e["b_general"] is None and e["b_best_domain"] == 0.2 and "delta" not in e
 
 
 def test_contrasts_must_name_two_methods_of_the_config(tmp_path):

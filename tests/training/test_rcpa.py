@@ -464,3 +464,55 @@ def test_familiarity_from_the_continuation_ignores_what_the_prefix_already_said(
     continuation = torch.tensor([[1.0, 0.5], [1.0, 0.0]])
     trainer._rewards = (full, continuation)
     assert trainer._familiarity_reward(torch.zeros(2, dtype=torch.bool)) == pytest.approx(expected)
+
+
+def test_guidance_shortest_keeps_the_shortest_prefix_that_earned_a_reward(tiny_model_dir, tmp_path):
+    """Hint-GRPO's ladder: group 0 pays freely and keeps its free rollouts; group 1 pays only once at
+    least half of rho's prefix is forced, so it keeps the rollouts of rung 2 of 4 (not 1, not 4)."""
+    state: dict = {}
+
+    def pays_from_half_the_prefix(prompts, completions, **kwargs):
+        trainer = state["trainer"]
+        free = trainer._forced is None
+        return [
+            1.0 if (free and i < 2) or (not free and trainer._hint_scale >= 0.5) else 0.0
+            for i in range(len(completions))
+        ]
+
+    trainer = _trainer(
+        tiny_model_dir,
+        tmp_path,
+        reward_funcs=[*get_reward_funcs(["format"]), pays_from_half_the_prefix],
+        rho_max=0.8,
+        steps=10,
+        guidance="shortest",
+        hint_levels=4,
+    )
+    state["trainer"] = trainer
+    batch, out = _rollouts(trainer)
+    assert out["forced_mask"][:2].sum() == 0  # group 0 kept its free rollouts
+    ref = trainer.processing_class.tokenizer(batch[2]["reference"], add_special_tokens=False)["input_ids"]
+    k = prefix_length(0.8 * 2 / 4, len(ref))
+    assert 0 < k < prefix_length(0.8, len(ref))
+    for i in (2, 3):
+        assert out["completion_ids"][i, :k].tolist() == ref[:k]
+        assert out["forced_mask"][i].sum() == k
+    metrics = trainer._metrics["train"]
+    assert metrics["rcpa/guided_fraction"][-1] == 0.5
+    assert metrics["rcpa/hint_scale"][-1] == pytest.approx((0 + 0.5) / 2)
+    # a group that never pays climbs to the last rung: the full rho prefix, as with on_failure
+    trainer.reward_funcs = [
+        trainer.reward_funcs[0],
+        lambda prompts, completions, **kw: [0.0] * len(completions),
+    ]
+    batch, out = _rollouts(trainer)
+    assert metrics["rcpa/hint_scale"][-1] == 1.0
+    tok = trainer.processing_class.tokenizer
+    for i, row in enumerate(batch):
+        full = prefix_length(0.8, len(tok(row["reference"], add_special_tokens=False)["input_ids"]))
+        assert out["forced_mask"][i].sum() == full
+
+
+def test_hint_levels_must_be_positive():
+    with pytest.raises(ValueError, match="hint_levels"):
+        RCPAConfig(guidance="shortest", hint_levels=0)

@@ -24,7 +24,7 @@ SCHEDULES = ("linear", "cosine", "step")
 PROGRESS = ("steps", "familiarity")
 FAMILIARITY_SIGNALS = ("reward", "continuation_reward", "likelihood")
 CONSTRAINTS = ("prefix", "reference_member")
-GUIDANCE = ("always", "on_failure")
+GUIDANCE = ("always", "on_failure", "shortest")
 WEIGHTINGS = ("none", "gaussian", "linear")
 ORDERINGS = ("none", "easy_to_hard", "window")
 REWARD_SCOPES = ("full", "continuation")
@@ -44,7 +44,11 @@ class RCPAConfig:
     # Which groups are constrained: every one ("always", the spec), or only groups whose free rollouts
     # all fail on the task reward ("on_failure", as BREAD and Guide-GRPO do): each step samples freely
     # first and resamples the failed groups under the constraint of the current rho.
+    # "shortest" (Hint-GRPO): as on_failure, up a ladder of prefix ratios rho * j / hint_levels (j = 1 ..
+    # hint_levels): a group keeps the rollouts of the shortest prefix at which one of them earned a
+    # task reward (the full rho prefix when none did), so its rollouts write as much as they can.
     guidance: str = "always"
+    hint_levels: int = 4
     # Progress driven by familiarity instead of steps: p rises by `familiarity_increment` each time
     # the windowed mean of the signal reaches `familiarity_threshold` (then the window starts over).
     progress: str = "steps"
@@ -96,8 +100,8 @@ class RCPAConfig:
                 raise ValueError(f"{name}: must be one of {allowed}, got {value!r}")
         if not 0.0 <= self.rho_max <= 1.0:
             raise ValueError(f"rho_max: must be in [0, 1], got {self.rho_max}")
-        if self.steps < 0 or self.levels < 1 or self.familiarity_window < 1 or self.window < 1:
-            raise ValueError("steps must be >= 0; levels, familiarity_window and window >= 1")
+        if self.steps < 0 or min(self.levels, self.hint_levels, self.familiarity_window, self.window) < 1:
+            raise ValueError("steps must be >= 0; levels, hint_levels, familiarity_window and window >= 1")
         if not 0.0 < self.familiarity_increment <= 1.0:
             raise ValueError(f"familiarity_increment: must be in (0, 1], got {self.familiarity_increment}")
         if not 0.0 <= self.delta_min <= self.delta_max <= 1.0:

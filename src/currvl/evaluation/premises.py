@@ -12,11 +12,16 @@ The measurements (`currvl diagnose` prints them; the bench's premise tables come
 - the base's greedy score.
 
 `recommend` turns the figures into a method by the documented rules below (tested on crafted
-figures): GRPO when every category's groups carry signal; else Curr-ReFT when the sparse categories'
-yes/no form is answered well above chance; else RCPA when a prefix up to the concept makes reachable
-what free samples never reach; else a supervised start (SFT -> GRPO, or SFT with replay). A category
-without signal may be all right in some groups and all wrong in others (confident answers): GRPO has
-nothing to learn from either.
+figures): GRPO when every category's groups carry signal; else Curr-ReFT when a sparse category's
+yes/no form is answered well above chance *and* free samples sometimes write its open answer; else
+RCPA when a prefix up to the concept makes reachable what free samples never reach; else a supervised
+start (SFT -> GRPO, or SFT with replay). A category without signal may be all right in some groups and
+all wrong in others (confident answers): GRPO has nothing to learn from either.
+
+The reachability condition on Curr-ReFT was added from the bench (session 18): on `object_names` and
+`count_sentences` the yes/no form is judged from skill (0.78, 0.69; chance 0.5) but no free sample
+writes the open answer, and Curr-ReFT ended at 0.000 on both, every seed: its judge and choice stages
+teach a verdict and a letter, never the open form, so the open stage starts where GRPO does.
 """
 
 from __future__ import annotations
@@ -174,14 +179,15 @@ def recommend(figures: dict[str, Any]) -> dict[str, Any]:
     for c in sparse:
         score = figures.get("forms", {}).get("judge", {}).get("categories", {}).get(c)
         chance = figures.get("forms", {}).get("judge", {}).get("chance", {}).get(c)
-        judged[c] = score is not None and chance is not None and score >= chance + JUDGE_MARGIN
+        reachable = free[c]["samples_paid"] > FREE_REACH  # else the open stage has nothing to take over
+        judged[c] = score is not None and chance is not None and score >= chance + JUDGE_MARGIN and reachable
     if any(judged.values()):
         named = ", ".join(c for c, ok in judged.items() if ok)
         return {
             "method": "curr_reft",
             "reason": f"sparse open categories ({', '.join(sparse)}) whose yes/no form is answered >= "
-            f"{JUDGE_MARGIN:.2f} above chance ({named}): the judge stage gives their groups signal from "
-            "real skill",
+            f"{JUDGE_MARGIN:.2f} above chance, and whose open answer free samples sometimes write (> "
+            f"{FREE_REACH:.2f}; {named}): the judge stage gives their groups signal from real skill",
             "sparse": sparse,
         }
     reached = {

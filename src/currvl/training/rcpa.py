@@ -110,6 +110,7 @@ class CurrvlRCPATrainer(CurrvlGRPOTrainer):
         self._rewards: tuple[torch.Tensor, torch.Tensor] | None = None
         self._signals: list[float] = []
         self._ref_cache: dict[str, list[int]] = {}
+        self._hint_scale = 1.0  # the share of rho's prefix a guidance ladder round forces
         if not self._uses_own_loss():
             raise ValueError("RCPA needs currvl's GRPO loss: use loss_type grpo, bnpo, dr_grpo or dapo")
         if self.use_vllm and self.rcpa.per_rollout_prefix:
@@ -181,7 +182,7 @@ class CurrvlRCPATrainer(CurrvlGRPOTrainer):
                 forced.append(ids + [self.eos_token_ids[0]] if is_member else [])
                 members.append(is_member)
                 continue
-            k = prefix_length(self.rho, len(ids), 0)
+            k = prefix_length(self.rho * self._hint_scale, len(ids), 0)
             k = rng.randint(0, k) if cfg.per_rollout_prefix else k
             forced.append(ids[: max(k - cfg.offset, 0)])
             members.append(False)
@@ -245,7 +246,7 @@ class CurrvlRCPATrainer(CurrvlGRPOTrainer):
         return full if self.rcpa.reward_scope == "full" else cont
 
     def _rollout_round(self, inputs, first: bool = True):
-        if self.rcpa.guidance == "on_failure" and self.model.training:
+        if self.rcpa.guidance in ("on_failure", "shortest") and self.model.training:
             out = self._guided_on_failure(inputs, first)
         else:
             out = self._constrained_round(inputs, first, constrain=True)
@@ -255,30 +256,48 @@ class CurrvlRCPATrainer(CurrvlGRPOTrainer):
         return out
 
     def _guided_on_failure(self, inputs, first: bool):
-        """BREAD / Guide-GRPO: free rollouts first; groups whose rollouts all fail on the task reward
-        are sampled again under the constraint (a rho-long prefix, or the reference as a member)."""
+        """BREAD / Guide-GRPO ("on_failure"): free rollouts first; groups whose rollouts all fail on the
+        task reward are sampled again under the constraint (a rho-long prefix, or the reference as a
+        member). Hint-GRPO ("shortest"): the same up a ladder of prefix ratios rho * j / hint_levels,
+        so a group keeps the shortest prefix at which a rollout earned a reward (the last rung's when
+        none did). Every process runs as many rounds as the one with the most failed groups."""
         G = self.num_generations
         free = self._constrained_round(inputs, first, constrain=False)
         if self.rho <= 0:
             return free
-        failed = self._local_groups(free, failed_groups)
-        if failed is None:
-            return free
-        groups = failed.nonzero().flatten().tolist()
-        counts = self.accelerator.gather(torch.tensor([len(groups)], device=self.accelerator.device))
-        total = len(failed) * self.accelerator.num_processes  # every process holds as many groups
-        self._metrics["train"]["rcpa/guided_fraction"].append(counts.sum().item() / total)
-        most = int(counts.max().item())  # every process runs the same rounds
-        if most == 0:
-            return free
-        padded = groups + list(range(most - len(groups)))  # filler groups are generated, then dropped
-        guided = self._constrained_round(
-            [inputs[r] for r in rows_of_groups(padded, G)], first=False, constrain=True
-        )
-        passed = (~failed).nonzero().flatten()
-        parts = [select_rows(free, rows_of_groups(passed, G))] if len(passed) else []
-        if groups:
-            parts.append(select_rows(guided, rows_of_groups(range(len(groups)), G)))
+        levels = self.rcpa.hint_levels if self.rcpa.guidance == "shortest" else 1
+        current, groups = free, list(range(len(inputs) // G))  # groups: the inputs' group of each row group
+        parts, scales = [], []
+        for rung in range(1, levels + 1):
+            failed = self._local_groups(current, failed_groups)
+            if failed is None:
+                return free
+            failed = failed[: len(groups)]  # filler groups (padding) are dropped
+            passed, still = (~failed).nonzero().flatten().tolist(), failed.nonzero().flatten().tolist()
+            counts = self.accelerator.gather(torch.tensor([len(still)], device=self.accelerator.device))
+            if rung == 1:
+                total = len(groups) * self.accelerator.num_processes  # every process holds as many groups
+                self._metrics["train"]["rcpa/guided_fraction"].append(counts.sum().item() / total)
+            if passed:
+                parts.append(select_rows(current, rows_of_groups(passed, G)))
+                scales += [(rung - 1) / levels] * len(passed)
+            groups = [groups[g] for g in still]
+            most = int(counts.max().item())  # every process runs the same rounds
+            if most == 0:
+                break
+            padded = groups + list(range(most - len(groups)))  # filler groups are generated, then dropped
+            self._hint_scale = rung / levels
+            try:
+                current = self._constrained_round(
+                    [inputs[r] for r in rows_of_groups(padded, G)], first=False, constrain=True
+                )
+            finally:
+                self._hint_scale = 1.0
+        else:  # the last rung's groups are kept whatever they scored
+            if groups:
+                parts.append(select_rows(current, rows_of_groups(range(len(groups)), G)))
+                scales += [1.0] * len(groups)
+        self._metrics["train"]["rcpa/hint_scale"].append(sum(scales) / len(scales))
         out = concat_batches(parts, pad_token_id=self._tokenizer.pad_token_id or 0)
         if "num_items_in_batch" in out:
             out["num_items_in_batch"] = self._count_loss_tokens(out)

@@ -74,7 +74,13 @@ def format_report(result: dict[str, Any]) -> str:
         lines.append(f"| {name} | " + " | ".join(_category_means(runs, "general_categories", cats)) + " |")
     lines += domain_category_lines(result)
     return (
-        "\n".join(lines + contrast_lines(result) + zero_variance_lines(result) + _matched_lines(result))
+        "\n".join(
+            lines
+            + contrast_lines(result)
+            + zero_variance_lines(result)
+            + _matched_lines(result)
+            + _frontier_lines(result)
+        )
         + "\n"
     )
 
@@ -179,6 +185,39 @@ def contrast_lines(result: dict[str, Any]) -> list[str]:
             mean = c["mean_delta"].get(n)
             cells.append(f"**{mean:+.3f}** ({seeds})" if mean is not None else seeds or "-")
         lines.append(f"| {c['a']} - {c['b']} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _frontier_lines(result: dict[str, Any]) -> list[str]:
+    """The report's section on each contrast read on the frontier (see `stats.frontier_contrasts`)."""
+    entries = [c for c in result.get("frontier") or [] if c["seeds"]]
+    if not entries:
+        return []
+    lines = [
+        "",
+        "General score at A's domain score (the frontier): B's first checkpoint whose domain score reaches "
+        "A's final one, against A's final model, on the curve probe; B - A paired over the same general "
+        "items, bootstrap 95% interval.",
+        "",
+    ]
+    for c in entries:
+        parts = []
+        for e in c["seeds"]:
+            if e["b_general"] is None:
+                parts.append(
+                    f"s{e['seed']} at {e['level']:.3f}: B never gets there (best {e['b_best_domain']:.3f})"
+                )
+                continue
+            delta = ""
+            if e.get("delta") is not None:
+                lo, hi = e.get("delta_ci95") or (None, None)
+                ci = f" [{lo:+.3f}, {hi:+.3f}]" if lo is not None else ""
+                delta = f", B - A {e['delta']:+.3f}{ci}"
+            parts.append(
+                f"s{e['seed']} at {e['level']:.3f}: A {e['a_general']:.3f}, B {e['b_general']:.3f} "
+                f"(step {e['b_step']}, domain {e['b_domain']:.3f}){delta}"
+            )
+        lines.append(f"- {c['b']} at {c['a']}'s domain score: " + "; ".join(parts))
     return lines
 
 

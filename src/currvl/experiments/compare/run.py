@@ -25,7 +25,12 @@ from currvl.experiments.compare.config import (
 )
 from currvl.experiments.compare.plots import plot_curves, plot_scatter
 from currvl.experiments.compare.report import format_report
-from currvl.experiments.compare.stats import contrast_rows, matched_retention, summarize_rows
+from currvl.experiments.compare.stats import (
+    contrast_rows,
+    frontier_contrasts,
+    matched_retention,
+    summarize_rows,
+)
 from currvl.training.curriculum import SELF_IMPROVE_FOLDER, training_order
 
 
@@ -248,11 +253,13 @@ def _path_points(
     points = [base_point]
     for step, model in [*((offset + k, m) for k, m in ckpts), (total, Path(info["model"]))]:
         name = "-".join(model.relative_to(run_dir).parts)
+        cache: Path | None = out / "evals" / "curves" / run_dir.name / f"{name}.json"
         if step == total and _curve_probe_is_the_probe(cfg):
-            res = final  # the same items: no second evaluation
+            res, cache = final, None  # the same items: no second evaluation
         else:
-            res = _evaluate(model, cfg, out / "evals" / "curves" / run_dir.name / f"{name}.json", sizes)
-        points.append({"step": step, "domain": res["domain"]["score"], "general": res["general"]["score"]})
+            res = _evaluate(model, cfg, cache, sizes)
+        point = {"step": step, "domain": res["domain"]["score"], "general": res["general"]["score"]}
+        points.append({**point, "eval": str(cache)} if cache else point)  # its records, for paired contrasts
     return points
 
 
@@ -373,6 +380,7 @@ def run_compare(cfg: CompareConfig, overwrite: bool = False) -> dict[str, Any]:
         "runs": rows,
         "matched": matched_retention(rows, base_point),
         "contrasts": contrast_rows(evaluations, cfg.contrasts),
+        "frontier": frontier_contrasts(rows, cfg.contrasts),
     }
     (out / "report.json").write_text(json.dumps(result, indent=2))
     (out / "report.md").write_text(format_report(result))

@@ -3,7 +3,9 @@ retention at a matched domain score along each run's path."""
 
 from __future__ import annotations
 
+import json
 import statistics
+from pathlib import Path
 from typing import Any
 
 from currvl.evaluation.pareto import domain_gainers, general_at_domain, matched_domain_level
@@ -38,6 +40,47 @@ def contrast_rows(
             if per_seed and all(name in p["sets"] for p in per_seed)
         }
         out.append({"a": a, "b": b, "seeds": per_seed, "mean_delta": means})
+    return out
+
+
+def frontier_contrasts(rows: list[dict[str, Any]], pairs: list[list[str]]) -> list[dict[str, Any]]:
+    """General score at A's domain score, for each [A, B] pair and seed: B's first point along its path
+    (curve probe) whose domain score reaches A's final one, against A's final point, as the paired
+    difference B - A over the same general items with its bootstrap 95% interval. Where B never gets
+    there, its best domain score is given instead."""
+    from currvl.evaluation.forgetting import compare_sets
+
+    def run(method: str, seed: int) -> dict[str, Any] | None:
+        return next((r for r in rows if r["method"] == method and r["seed"] == seed and r.get("path")), None)
+
+    def general_of(point: dict[str, Any]) -> dict[str, Any] | None:
+        path = point.get("eval")
+        return json.loads(Path(path).read_text())["general"] if path and Path(path).exists() else None
+
+    out = []
+    for a, b in pairs:
+        per_seed = []
+        for seed in sorted({r["seed"] for r in rows}):
+            ra, rb = run(a, seed), run(b, seed)
+            if ra is None or rb is None or ra["path"][-1]["domain"] <= ra["path"][0]["domain"]:
+                continue  # A gained nothing: there is no level to match
+            pa = ra["path"][-1]
+            pb = next((p for p in rb["path"] if p["domain"] >= pa["domain"]), None)
+            entry: dict[str, Any] = {
+                "seed": seed,
+                "level": pa["domain"],
+                "a_general": pa["general"],
+                "b_best_domain": max(p["domain"] for p in rb["path"]),
+                "b_step": pb["step"] if pb else None,
+                "b_domain": pb["domain"] if pb else None,
+                "b_general": pb["general"] if pb else None,
+            }
+            ga, gb = general_of(pa), (general_of(pb) if pb else None)
+            if ga is not None and gb is not None:
+                row = compare_sets(ga, gb, retention=False)
+                entry["delta"], entry["delta_ci95"] = row["delta"], row.get("delta_ci95")
+            per_seed.append(entry)
+        out.append({"a": a, "b": b, "seeds": per_seed})
     return out
 
 
