@@ -98,6 +98,9 @@ def test_compare_runs_every_method_and_writes_the_report(tiny_model_dir, tmp_pat
     assert runs["Curr-ReFT"]["path"][1]["domain"] == curve_eval["domain"]["score"]
     assert curve_eval["general"]["n"] == 4  # the curve probe is never larger than the probe
     assert runs["SFT"]["path"][-1]["general"] == runs["SFT"]["general_after"]  # same 4 items, same model
+    # every point past the base names its evaluation (the final one: the probe's), for paired contrasts
+    assert runs["SFT"]["path"][-1]["eval"] == str(out / "evals" / "SFT-seed0.json")
+    assert all(Path(p["eval"]).exists() for r in runs.values() for p in r["path"][1:])
     assert set(report["matched"]["seeds"]["0"]["general"]) == {"SFT", "Curr-RL", "Curr-ReFT"}
     (contrast,) = report["contrasts"]  # Curr-ReFT - SFT on the same items, from their evaluations
     assert (contrast["a"], contrast["b"]) == ("Curr-ReFT", "SFT")

@@ -22,9 +22,10 @@ SHIPPED_BASES: dict[str, Path] = {
 
 
 def resolve_model_path(name_or_path: str | Path) -> str:
-    """`currvl-base` (or another `SHIPPED_BASES` name) names a shipped base; a folder or a hub id passes through. A name that can only
-    be a folder (absolute, relative with ./ or ~, or with two or more slashes, which no hub id has)
-    and is missing fails here, instead of as a hub lookup of a malformed repo id."""
+    """`currvl-base` (or another `SHIPPED_BASES` name) names a shipped base; a folder or a hub id passes
+    through. A name that can only be a folder (absolute, relative with ./ or ~, or with two or more
+    slashes, which no hub id has) and is missing fails here, instead of as a hub lookup of a malformed
+    repo id."""
     text = str(name_or_path)
     if text in SHIPPED_BASES:
         return str(SHIPPED_BASES[text])

@@ -283,6 +283,9 @@ class CurrvlRCPATrainer(CurrvlGRPOTrainer):
                 scales += [(rung - 1) / levels] * len(passed)
             groups = [groups[g] for g in still]
             most = int(counts.max().item())  # every process runs the same rounds
+            if most == 0 and rung == 1:  # no group failed anywhere: the free round as it is
+                self._metrics["train"]["rcpa/hint_scale"].append(0.0)
+                return free
             if most == 0:
                 break
             padded = groups + list(range(most - len(groups)))  # filler groups are generated, then dropped

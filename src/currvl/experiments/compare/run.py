@@ -238,11 +238,17 @@ def _curve_probe_is_the_probe(cfg: CompareConfig) -> bool:
 
 
 def _path_points(
-    info: dict[str, Any], cfg: CompareConfig, out: Path, base_point: dict[str, Any], final: dict[str, Any]
+    info: dict[str, Any],
+    cfg: CompareConfig,
+    out: Path,
+    base_point: dict[str, Any],
+    final: dict[str, Any],
+    final_cache: Path,
 ) -> list[dict[str, Any]]:
     """The run's path: the base, up to `cfg.checkpoints` checkpoints, then its model (`final`: its
-    evaluation on the full probe), each scored on the curve probe (evaluations cached by run folder,
-    so a derived method shares its source's)."""
+    evaluation on the full probe, cached at `final_cache`), each scored on the curve probe (evaluations
+    cached by run folder, so a derived method shares its source's). Each point past the base names its
+    evaluation file ("eval"), whose records the frontier contrasts pair."""
     run_dir = Path(info["run_dir"])
     total = info["steps"]
     offset = info.get("start_from", {}).get("steps", 0)  # a warm start's steps came first
@@ -253,13 +259,19 @@ def _path_points(
     points = [base_point]
     for step, model in [*((offset + k, m) for k, m in ckpts), (total, Path(info["model"]))]:
         name = "-".join(model.relative_to(run_dir).parts)
-        cache: Path | None = out / "evals" / "curves" / run_dir.name / f"{name}.json"
         if step == total and _curve_probe_is_the_probe(cfg):
-            res, cache = final, None  # the same items: no second evaluation
+            res, cache = final, final_cache  # the same items: no second evaluation
         else:
+            cache = out / "evals" / "curves" / run_dir.name / f"{name}.json"
             res = _evaluate(model, cfg, cache, sizes)
-        point = {"step": step, "domain": res["domain"]["score"], "general": res["general"]["score"]}
-        points.append({**point, "eval": str(cache)} if cache else point)  # its records, for paired contrasts
+        points.append(
+            {
+                "step": step,
+                "domain": res["domain"]["score"],
+                "general": res["general"]["score"],
+                "eval": str(cache),
+            }
+        )
     return points
 
 
@@ -334,7 +346,8 @@ def run_compare(cfg: CompareConfig, overwrite: bool = False) -> dict[str, Any]:
                 infos[spec.name] = _derived(spec, infos[spec.source])
         for spec in cfg.methods:
             info = infos[spec.name]
-            results = _evaluate(info["model"], cfg, out / "evals" / f"{spec.name}-seed{seed}.json")
+            final_cache = out / "evals" / f"{spec.name}-seed{seed}.json"
+            results = _evaluate(info["model"], cfg, final_cache)
             evaluations.setdefault(seed, {})[spec.name] = results
             kl = _kl(
                 base, info["model"], cfg, base_results, out / "evals" / f"{spec.name}-seed{seed}.kl.json"
@@ -354,7 +367,11 @@ def run_compare(cfg: CompareConfig, overwrite: bool = False) -> dict[str, Any]:
                     "prompts": prompts[spec.name],
                     "model": info["model"],
                     "curve": _curve(Path(info["run_dir"]), info.get("upto")),
-                    "path": _path_points(info, cfg, out, base_point, results) if cfg.checkpoints > 0 else [],
+                    "path": (
+                        _path_points(info, cfg, out, base_point, results, final_cache)
+                        if cfg.checkpoints > 0
+                        else []
+                    ),
                 }
             )
     _join_warm_start_paths(rows, cfg)

@@ -3,6 +3,7 @@ retention at a matched domain score along each run's path."""
 
 from __future__ import annotations
 
+import functools
 import json
 import statistics
 from pathlib import Path
@@ -53,9 +54,12 @@ def frontier_contrasts(rows: list[dict[str, Any]], pairs: list[list[str]]) -> li
     def run(method: str, seed: int) -> dict[str, Any] | None:
         return next((r for r in rows if r["method"] == method and r["seed"] == seed and r.get("path")), None)
 
+    @functools.cache
+    def general_in(path: str) -> dict[str, Any] | None:  # a final point serves every pair it is in
+        return json.loads(Path(path).read_text())["general"] if Path(path).exists() else None
+
     def general_of(point: dict[str, Any]) -> dict[str, Any] | None:
-        path = point.get("eval")
-        return json.loads(Path(path).read_text())["general"] if path and Path(path).exists() else None
+        return general_in(point["eval"]) if point.get("eval") else None
 
     out = []
     for a, b in pairs:
