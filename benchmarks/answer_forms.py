@@ -41,14 +41,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="currvl-base-compositional")
     ap.add_argument("--data", default="synthetic:object_names:200")
-    ap.add_argument("--forms", nargs="+", default=["{colour} {shape}", "a {colour} {shape}", "one {colour} {shape}"])
+    ap.add_argument(
+        "--forms", nargs="+", default=["{colour} {shape}", "a {colour} {shape}", "one {colour} {shape}"]
+    )
     ap.add_argument("--k", type=int, default=8)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     samples = load_source(args.data, split="train")
     model, processor = load_model(args.model)
     torch.manual_seed(args.seed)
-    completions = generate(model, processor, samples, num_samples=args.k, temperature=1.0, show_progress=False)
+    completions = generate(
+        model, processor, samples, num_samples=args.k, temperature=1.0, show_progress=False
+    )
     answers = [normalise(m.group(1)) if (m := ANSWER.search(c)) else "" for c in completions]
     out: dict = {"model": args.model, "data": args.data, "k": args.k, "forms": {}}
     for form in args.forms:

@@ -29,10 +29,8 @@ def worlds():
             for split in ("test", "test_ood")
         },
         **{
-            ("count_sentences", split): (
-                make_samples("count_sentences", "train", N),
-                make_samples("count_sentences", split, N),
-            )
+            (world, split): (make_samples(world, "train", N), make_samples(world, split, N))
+            for world in ("count_sentences", "edge_objects")
             for split in ("test", "test_ood")
         },
     }
@@ -49,6 +47,8 @@ def worlds():
         ("object_names", "test_ood"),
         ("count_sentences", "test"),
         ("count_sentences", "test_ood"),
+        ("edge_objects", "test"),
+        ("edge_objects", "test_ood"),
     ],
 )
 def test_no_text_only_shortcut(worlds, split, form):
@@ -112,3 +112,10 @@ def test_count_sentences_open_floor_is_near_chance(worlds, split):
     """Five counts, one sentence each: no question wording gives the number away (chance 0.2)."""
     train, test = worlds[("count_sentences", split)]
     assert open_answer_prior(train, test)["score"] <= 0.2 + 0.1
+
+
+@pytest.mark.parametrize("split", ["test", "test_ood"])
+def test_edge_objects_open_floor_is_near_chance(worlds, split):
+    """24 pairs (6 on test_ood), any of them at any edge: the asked edge gives no pair away."""
+    train, test = worlds[("edge_objects", split)]
+    assert open_answer_prior(train, test)["score"] <= 1 / 24 + 0.1

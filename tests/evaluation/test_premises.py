@@ -19,7 +19,13 @@ def _figures(
 ) -> dict:
     paid = paid or {}
     free = {
-        c: {"items": 10, "samples_paid": paid.get(c, s), "groups_with_spread": s} for c, s in spread.items()
+        c: {
+            "items": 10,
+            "samples_paid": paid.get(c, s),
+            "groups_with_a_paid_sample": 1 - (1 - paid.get(c, s)) ** 8,  # items paid at one rate, k = 8
+            "groups_with_spread": s,
+        }
+        for c, s in spread.items()
     }
     free["all"] = {"items": 10 * len(spread), "samples_paid": 0.0, "groups_with_spread": 0.0}
     judge = judge or {}
@@ -50,6 +56,24 @@ def test_no_curr_reft_where_no_free_sample_writes_the_open_answer():
     assert recommend(count_sentences)["method"] == "rcpa"
     barely = _figures({"b": 0.0}, judge={"b": 0.78}, concept={"b": 0.0}, paid={"b": 0.03})
     assert recommend(barely)["method"] == "curr_reft"
+
+
+def test_curr_reft_where_every_item_is_paid_at_one_low_rate():
+    """Reach is read off groups: samples paid at 0.01 on every item put a paid sample in 0.077 of
+    groups (above OPEN_REACH) and spread in as many (below SIGNAL_GROUPS); a samples bar at 0.02 would
+    have turned such a category away."""
+    from currvl.evaluation.premises import OPEN_REACH
+
+    p = 0.01
+    spread = 1 - (1 - p) ** 8 - p**8
+    figures = _figures({"b": spread}, judge={"b": 0.78}, concept={"b": 0.0}, paid={"b": p})
+    assert (
+        spread < SIGNAL_GROUPS
+        and figures["free"]["categories"]["b"]["groups_with_a_paid_sample"] > OPEN_REACH
+    )
+    assert recommend(figures)["method"] == "curr_reft"
+    never = _figures({"b": 0.0}, judge={"b": 0.78}, concept={"b": 0.0}, paid={"b": 0.001})
+    assert recommend(never)["method"] == "sft_then_grpo"  # 0.008 of groups: out of reach
 
 
 def test_a_coin_judgement_does_not_count():

@@ -22,6 +22,10 @@ The reachability condition on Curr-ReFT was added from the bench (session 18): o
 `count_sentences` the yes/no form is judged from skill (0.78, 0.69; chance 0.5) but no free sample
 writes the open answer, and Curr-ReFT ended at 0.000 on both, every seed: its judge and choice stages
 teach a verdict and a letter, never the open form, so the open stage starts where GRPO does.
+Session 19 reads that condition off groups (`OPEN_REACH`, > 0.02 of groups with a paid sample)
+instead of samples (> 0.02 of samples paid), fixed before the next world was measured: at k = 8 the
+samples bar and the sparse bar (< 0.15 of groups with spread) together admitted no category whose
+items are paid at one rate. Both worlds above stay out (0.000 of groups).
 """
 
 from __future__ import annotations
@@ -49,6 +53,11 @@ PREFIX_REACH = 0.3
 """RCPA's premise: at least this share of samples paid with the reference forced up to the concept ..."""
 FREE_REACH = 0.02
 """... where at most this share of free samples is paid (the prefix is what makes it reachable)."""
+OPEN_REACH = 0.02
+"""Curr-ReFT's open stage needs free samples that sometimes write the open answer: more than this
+share of groups holds a paid sample. (Read off groups, not samples: with k = 8, a category where every
+item is paid at the same rate p has < SIGNAL_GROUPS of groups with spread only for p < 0.02, so a
+samples-paid bar at 0.02 would admit none of them.)"""
 MAX_OPEN_CLASSES = 12
 """An open category has a chance level when its answers come from at most this many values."""
 
@@ -179,7 +188,7 @@ def recommend(figures: dict[str, Any]) -> dict[str, Any]:
     for c in sparse:
         score = figures.get("forms", {}).get("judge", {}).get("categories", {}).get(c)
         chance = figures.get("forms", {}).get("judge", {}).get("chance", {}).get(c)
-        reachable = free[c]["samples_paid"] > FREE_REACH  # else the open stage has nothing to take over
+        reachable = free[c]["groups_with_a_paid_sample"] > OPEN_REACH  # else the open stage starts at 0
         judged[c] = score is not None and chance is not None and score >= chance + JUDGE_MARGIN and reachable
     if any(judged.values()):
         named = ", ".join(c for c, ok in judged.items() if ok)
@@ -187,7 +196,8 @@ def recommend(figures: dict[str, Any]) -> dict[str, Any]:
             "method": "curr_reft",
             "reason": f"sparse open categories ({', '.join(sparse)}) whose yes/no form is answered >= "
             f"{JUDGE_MARGIN:.2f} above chance, and whose open answer free samples sometimes write (> "
-            f"{FREE_REACH:.2f}; {named}): the judge stage gives their groups signal from real skill",
+            f"{OPEN_REACH:.2f} of groups hold a paid sample; {named}): the judge stage gives their groups "
+            "signal from real skill",
             "sparse": sparse,
         }
     reached = {

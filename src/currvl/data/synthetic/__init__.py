@@ -12,6 +12,7 @@ from typing import Any
 from .base import SIZE_MULTIPLE, SPLITS, ImageSize, World, pick_size, sample_rng
 from .count_sentences import COUNT_SENTENCES
 from .domain import BOX_FINDINGS, FINDINGS, SCAN, SCAN_REPORT, render_scan
+from .edge_objects import EDGE_OBJECTS
 from .general import COLORS, COUNTS, GENERAL, OPERATIONS, POSITIONS, SHAPES
 from .object_names import OBJECT_NAMES
 from .scan_qa import SCAN_QA
@@ -30,6 +31,7 @@ EXTRA_WORLDS: dict[str, World] = {
     "signs": SIGNS_WORLD,
     "object_names": OBJECT_NAMES,
     "count_sentences": COUNT_SENTENCES,
+    "edge_objects": EDGE_OBJECTS,
 }
 
 

@@ -10,8 +10,8 @@ against what it sees; the open answer must be written.
 
 - ``colour_shape``: "Name the object by its colour and its shape." -> "red circle".
 
-Splits: ``train``, ``val`` and ``test`` draw 28 of the 35 colour-shape pairs; ``test_ood`` draws the
-other 7 (one shape per colour, `OOD_PAIRS`), pairs a policy trained on the domain never named, though
+Splits: ``train``, ``val`` and ``test`` draw 24 of the 30 colour-shape pairs; ``test_ood`` draws the
+other 6 (one shape per colour, `OOD_PAIRS`), pairs a policy trained on the domain never named, though
 the base saw every colour on every shape.
 """
 
