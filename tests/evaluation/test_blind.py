@@ -30,7 +30,7 @@ def worlds():
         },
         **{
             (world, split): (make_samples(world, "train", N), make_samples(world, split, N))
-            for world in ("count_sentences", "edge_objects")
+            for world in ("count_sentences", "edge_objects", "place_sentences")
             for split in ("test", "test_ood")
         },
     }
@@ -49,6 +49,8 @@ def worlds():
         ("count_sentences", "test_ood"),
         ("edge_objects", "test"),
         ("edge_objects", "test_ood"),
+        ("place_sentences", "test"),
+        ("place_sentences", "test_ood"),
     ],
 )
 def test_no_text_only_shortcut(worlds, split, form):
@@ -115,7 +117,8 @@ def test_count_sentences_open_floor_is_near_chance(worlds, split):
 
 
 @pytest.mark.parametrize("split", ["test", "test_ood"])
-def test_edge_objects_open_floor_is_near_chance(worlds, split):
-    """24 pairs (6 on test_ood), any of them at any edge: the asked edge gives no pair away."""
-    train, test = worlds[("edge_objects", split)]
+@pytest.mark.parametrize("world", ["edge_objects", "place_sentences"])
+def test_colour_shape_open_floors_are_near_chance(worlds, world, split):
+    """24 pairs (6 on test_ood), any of them at any edge: no question wording gives a pair away."""
+    train, test = worlds[(world, split)]
     assert open_answer_prior(train, test)["score"] <= 1 / 24 + 0.1

@@ -7,7 +7,9 @@ to each edge (distinct colour-shape pairs); the question names an edge and the a
 object in a form the compositional base writes by itself, "It is a red circle." (measured with
 `benchmarks/answer_forms.py`: 0.08 of its free samples on a one-shape scene): the open answer is
 within reach, but only for the right one of four objects, where the base's spatial reading is weak.
-Whether the premise holds is measured per base (README, "Before training"), not assumed here.
+Measured on that base (README, "Before training"), the premise fails: on four-shape scenes it lists
+every shape, judges the yes/no form below chance and its pooled tower does not tell the asked object;
+the world stays as a hard case.
 
 - ``edge_object``: "Which object is next to the left edge?" -> "It is a red circle." (exact match
   after the text rule's normalisation). The `<think>` names the edge only, never the object.
