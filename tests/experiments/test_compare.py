@@ -14,7 +14,7 @@ from currvl.config.loader import ConfigError
 from currvl.experiments.compare import load_compare_config, run_compare
 from currvl.experiments.compare.report import zero_variance_lines
 from currvl.experiments.compare.run import BASE_STAMP, claim_output_dir
-from currvl.experiments.compare.stats import contrast_rows, frontier_contrasts
+from currvl.experiments.compare.stats import contrast_rows, domain_at_retention, frontier_contrasts
 
 TRAINER = {"per_device_train_batch_size": 4, "max_steps": 2, "save_steps": 1, "report_to": "none"}
 
@@ -284,6 +284,35 @@ def test_the_frontier_contrast_reads_b_where_it_first_reaches_as_final_domain_sc
     assert lo < -0.1 and hi <= 0.0
     (e,) = c["seeds"]
     assert e["b_general"] is None and e["b_best_domain"] == 0.2 and "delta" not in e
+
+
+def test_domain_at_retention_reads_each_run_at_its_best_point_that_keeps_the_general_score(tmp_path):
+    """Base general 1.0. A's best point keeping >= 0.95 is step 20 (domain 5/8; step 30 scores 7/8 but
+    keeps 0.90); B keeps 0.95 only at the base (domain 1/8): A - B = +4/8 on the same domain items."""
+
+    def point(step, domain_correct, general):
+        path = tmp_path / f"{step}-{sum(domain_correct)}-{general}.json"
+        path.write_text(json.dumps({"domain": _evaluation(domain_correct)}))
+        return {"step": step, "domain": sum(domain_correct) / 8, "general": general, "eval": str(path)}
+
+    base = point(0, [1] + [0] * 7, 1.0)
+    rows = [
+        {
+            "method": "A",
+            "seed": 0,
+            "path": [base, point(20, [1] * 5 + [0] * 3, 0.96), point(30, [1] * 7 + [0], 0.90)],
+        },
+        {"method": "B", "seed": 0, "path": [base, point(20, [1] * 8, 0.50)]},
+    ]
+    at = domain_at_retention(rows, base, [["A", "B"]])
+    assert at["runs"]["A"]["0"] == {"step": 20, "domain": 5 / 8, "retention": 0.96}
+    assert at["runs"]["B"]["0"]["step"] == 0 and at["mean_domain"]["B"] == 1 / 8
+    (e,) = at["contrasts"][0]["seeds"]
+    assert (e["a_domain"], e["b_domain"]) == (5 / 8, 1 / 8)
+    assert e["delta"] == pytest.approx(4 / 8)
+    lo, hi = e["delta_ci95"]
+    assert 0.0 < lo <= 4 / 8 <= hi
+    assert domain_at_retention(rows, base, [], retention=0.5)["runs"]["B"]["0"]["domain"] == 1.0
 
 
 def test_contrasts_must_name_two_methods_of_the_config(tmp_path):

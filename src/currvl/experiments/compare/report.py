@@ -80,6 +80,7 @@ def format_report(result: dict[str, Any]) -> str:
             + zero_variance_lines(result)
             + _matched_lines(result)
             + _frontier_lines(result)
+            + _at_retention_lines(result)
         )
         + "\n"
     )
@@ -218,6 +219,34 @@ def _frontier_lines(result: dict[str, Any]) -> list[str]:
                 f"(step {e['b_step']}, domain {e['b_domain']:.3f}){delta}"
             )
         lines.append(f"- {c['b']} at {c['a']}'s domain score: " + "; ".join(parts))
+    return lines
+
+
+def _at_retention_lines(result: dict[str, Any]) -> list[str]:
+    """The report's section on the domain score at matched retention (see `stats.domain_at_retention`)."""
+    at = result.get("at_retention") or {}
+    if not at.get("runs"):
+        return []
+    lines = [
+        "",
+        f"Domain score at retention >= {at['retention']:.2f} (the frontier read the other way): each run's "
+        "highest domain score along its path (curve probe) at a point keeping that share of the base's "
+        "general score (the base itself counts: a run that gains only by forgetting scores the base's "
+        "domain); mean over seeds, then per seed with the step.",
+        "",
+    ]
+    for method, by_seed in at["runs"].items():
+        seeds = "; ".join(f"s{s} {v['domain']:.3f} (step {v['step']})" for s, v in by_seed.items())
+        lines.append(f"- {method}: {at['mean_domain'][method]:.3f} ({seeds})")
+    for c in at.get("contrasts") or []:
+        parts = []
+        for e in c["seeds"]:
+            lo, hi = e.get("delta_ci95") or (None, None)
+            ci = f" [{lo:+.3f}, {hi:+.3f}]" if lo is not None else ""
+            delta = f" {e['delta']:+.3f}{ci}" if e.get("delta") is not None else ""
+            parts.append(f"s{e['seed']}{delta} ({e['a_domain']:.3f} vs {e['b_domain']:.3f})")
+        if parts:
+            lines.append(f"- {c['a']} - {c['b']} at retention >= {at['retention']:.2f}: " + "; ".join(parts))
     return lines
 
 

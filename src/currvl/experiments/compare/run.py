@@ -27,6 +27,7 @@ from currvl.experiments.compare.plots import plot_curves, plot_scatter
 from currvl.experiments.compare.report import format_report
 from currvl.experiments.compare.stats import (
     contrast_rows,
+    domain_at_retention,
     frontier_contrasts,
     matched_retention,
     summarize_rows,
@@ -323,15 +324,17 @@ def run_compare(cfg: CompareConfig, overwrite: bool = False) -> dict[str, Any]:
     )
     base_results = _evaluate(base, cfg, out / "evals" / "base.json")
     curve_sizes = (cfg.curve_general_n, cfg.curve_domain_n)
+    base_curve_cache = out / "evals" / ("base.json" if _curve_probe_is_the_probe(cfg) else "curves/base.json")
     base_curve = (
         base_results
         if _curve_probe_is_the_probe(cfg)
-        else _evaluate(base, cfg, out / "evals" / "curves" / "base.json", curve_sizes)
+        else _evaluate(base, cfg, base_curve_cache, curve_sizes)
     )
     base_point = {
         "step": 0,
         "domain": base_curve["domain"]["score"],
         "general": base_curve["general"]["score"],
+        "eval": str(base_curve_cache),  # a run whose best point at matched retention is the base pairs it
     }
     rows: list[dict[str, Any]] = []
     prompts = method_prompts(cfg)
@@ -398,6 +401,7 @@ def run_compare(cfg: CompareConfig, overwrite: bool = False) -> dict[str, Any]:
         "matched": matched_retention(rows, base_point),
         "contrasts": contrast_rows(evaluations, cfg.contrasts),
         "frontier": frontier_contrasts(rows, cfg.contrasts),
+        "at_retention": domain_at_retention(rows, base_point, cfg.contrasts),
     }
     (out / "report.json").write_text(json.dumps(result, indent=2))
     (out / "report.md").write_text(format_report(result))

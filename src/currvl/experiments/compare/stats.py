@@ -1,5 +1,6 @@
 """A compare's statistics: per-method means over seeds, method-against-method paired contrasts, and
-retention at a matched domain score along each run's path."""
+along each run's path: retention at a matched domain score, the general score at another method's
+domain score, and the domain score at matched retention."""
 
 from __future__ import annotations
 
@@ -86,6 +87,62 @@ def frontier_contrasts(rows: list[dict[str, Any]], pairs: list[list[str]]) -> li
             per_seed.append(entry)
         out.append({"a": a, "b": b, "seeds": per_seed})
     return out
+
+
+MATCHED_RETENTION = 0.95
+"""The retention at which `domain_at_retention` reads each run (issue 31's bar: retention >= 0.95)."""
+
+
+def domain_at_retention(
+    rows: list[dict[str, Any]],
+    base_point: dict[str, Any],
+    pairs: list[list[str]],
+    retention: float = MATCHED_RETENTION,
+) -> dict[str, Any]:
+    """Domain score at matched retention (the frontier read the other way from `frontier_contrasts`):
+    per run, the point of its path (curve probe) with the highest domain score among those keeping
+    >= `retention` of the base's general score (the base itself always qualifies, so a run that only
+    gains by forgetting scores the base's domain); per method the mean over seeds; per [A, B] pair and
+    seed, A's point against B's as the paired difference A - B over the same domain items, with its
+    bootstrap 95% interval (where both points name an evaluation file)."""
+    from currvl.evaluation.forgetting import compare_sets
+
+    base_general = base_point["general"]
+    points: dict[tuple[str, int], dict[str, Any]] = {}
+    for r in rows:
+        kept = [p for p in r.get("path") or [] if base_general and p["general"] / base_general >= retention]
+        if kept:
+            best = max(kept, key=lambda p: (p["domain"], -p["step"]))  # the earliest of equal scores
+            points[(r["method"], r["seed"])] = best
+
+    @functools.cache
+    def domain_in(path: str) -> dict[str, Any] | None:
+        return json.loads(Path(path).read_text())["domain"] if Path(path).exists() else None
+
+    runs: dict[str, dict[str, Any]] = {}
+    for (method, seed), p in points.items():
+        runs.setdefault(method, {})[str(seed)] = {
+            "step": p["step"],
+            "domain": p["domain"],
+            "retention": p["general"] / base_general,
+        }
+    means = {m: statistics.fmean(v["domain"] for v in by_seed.values()) for m, by_seed in runs.items()}
+    contrasts = []
+    for a, b in pairs:
+        per_seed = []
+        for seed in sorted({r["seed"] for r in rows}):
+            pa, pb = points.get((a, seed)), points.get((b, seed))
+            if pa is None or pb is None:
+                continue
+            entry: dict[str, Any] = {"seed": seed, "a_domain": pa["domain"], "b_domain": pb["domain"]}
+            da = domain_in(pa["eval"]) if pa.get("eval") else None
+            db = domain_in(pb["eval"]) if pb.get("eval") else None
+            if da is not None and db is not None:
+                row = compare_sets(db, da, retention=False)
+                entry["delta"], entry["delta_ci95"] = row["delta"], row.get("delta_ci95")
+            per_seed.append(entry)
+        contrasts.append({"a": a, "b": b, "seeds": per_seed})
+    return {"retention": retention, "runs": runs, "mean_domain": means, "contrasts": contrasts}
 
 
 def matched_retention(rows: list[dict[str, Any]], base_point: dict[str, Any]) -> dict[str, Any]:
