@@ -49,8 +49,10 @@ def questions(samples: list[dict], seed: int = 0) -> dict[str, list[dict]]:
                 "shape": f"Is the shape a {sh}?",
                 "edge": f"Is the shape next to the {e} edge?",
             }[kind]
-            item = dict(s, question=question, answer="yes" if truth else "no", task="yes_no")
-            out[kind].append(item | {"rationale": None, "options": None})
+            answer = "yes" if truth else "no"
+            out[kind].append(
+                dict(s, question=question, answer=answer, task="yes_no", rationale=None, options=None)
+            )
     return out
 
 

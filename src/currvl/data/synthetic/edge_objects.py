@@ -27,7 +27,7 @@ from typing import Any
 from ..schema import make_sample
 from .base import World
 from .general import COLORS, POSITIONS, SHAPES, edge_cell, render_scene
-from .object_names import IN_DOMAIN_PAIRS, OOD_PAIRS, PAIRS
+from .object_names import PAIRS, split_pairs
 
 QUESTIONS: tuple[str, ...] = (
     "Which object is next to the {side} edge?",
@@ -48,7 +48,7 @@ def build_edge_objects(
     ``test_ood``)."""
     if category != "edge_object":
         raise ValueError(f"unknown edge_objects category {category!r}")
-    target = rng.choice(OOD_PAIRS if split == "test_ood" else IN_DOMAIN_PAIRS)
+    target = rng.choice(split_pairs(split))
     others = rng.sample([p for p in PAIRS if p != target], len(POSITIONS) - 1)
     pairs = dict(zip([s for s in POSITIONS if s != cls], others, strict=True)) | {cls: target}
     objects = []

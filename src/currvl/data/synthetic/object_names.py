@@ -28,6 +28,14 @@ PAIRS: tuple[str, ...] = tuple(f"{c} {s}" for c in COLORS for s in SHAPES)
 OOD_PAIRS: tuple[str, ...] = tuple(f"{c} {SHAPES[i % len(SHAPES)]}" for i, c in enumerate(COLORS))
 """One pair per colour, shapes in turn: held out of train, val and test."""
 IN_DOMAIN_PAIRS: tuple[str, ...] = tuple(p for p in PAIRS if p not in OOD_PAIRS)
+
+
+def split_pairs(split: str) -> tuple[str, ...]:
+    """The pairs a split may name: `OOD_PAIRS` on ``test_ood``, else the in-domain ones (the rule the
+    worlds that name a drawn shape by its pair share)."""
+    return OOD_PAIRS if split == "test_ood" else IN_DOMAIN_PAIRS
+
+
 QUESTIONS: tuple[str, ...] = (
     "Name the object by its colour and its shape.",
     "What coloured shape is this? Give its colour and its shape.",

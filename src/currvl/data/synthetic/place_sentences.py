@@ -24,7 +24,7 @@ from typing import Any
 from ..schema import make_sample
 from .base import World
 from .general import COLORS, POSITIONS, SHAPES, edge_cell, render_scene
-from .object_names import IN_DOMAIN_PAIRS, OOD_PAIRS, PAIRS
+from .object_names import PAIRS, split_pairs
 from .unseen_forms import RATIONALE
 
 QUESTIONS: tuple[str, ...] = (
@@ -45,7 +45,7 @@ def build_place_sentences(
     """One shape next to the `cls` edge (of an OOD pair on ``test_ood``)."""
     if category != "place":
         raise ValueError(f"unknown place_sentences category {category!r}")
-    pair = rng.choice(OOD_PAIRS if split == "test_ood" else IN_DOMAIN_PAIRS)
+    pair = rng.choice(split_pairs(split))
     colour, shape = pair.split()
     image = render_scene(rng, size, [(*edge_cell(rng, size, cls), shape, colour)])
     return make_sample(

@@ -209,11 +209,9 @@ def _frontier_lines(result: dict[str, Any]) -> list[str]:
                     f"s{e['seed']} at {e['level']:.3f}: B never gets there (best {e['b_best_domain']:.3f})"
                 )
                 continue
-            delta = ""
-            if e.get("delta") is not None:
-                lo, hi = e.get("delta_ci95") or (None, None)
-                ci = f" [{lo:+.3f}, {hi:+.3f}]" if lo is not None else ""
-                delta = f", B - A {e['delta']:+.3f}{ci}"
+            delta = (
+                f", B - A {_interval(e['delta'], e.get('delta_ci95'))}" if e.get("delta") is not None else ""
+            )
             parts.append(
                 f"s{e['seed']} at {e['level']:.3f}: A {e['a_general']:.3f}, B {e['b_general']:.3f} "
                 f"(step {e['b_step']}, domain {e['b_domain']:.3f}){delta}"
@@ -241,9 +239,7 @@ def _at_retention_lines(result: dict[str, Any]) -> list[str]:
     for c in at.get("contrasts") or []:
         parts = []
         for e in c["seeds"]:
-            lo, hi = e.get("delta_ci95") or (None, None)
-            ci = f" [{lo:+.3f}, {hi:+.3f}]" if lo is not None else ""
-            delta = f" {e['delta']:+.3f}{ci}" if e.get("delta") is not None else ""
+            delta = f" {_interval(e['delta'], e.get('delta_ci95'))}" if e.get("delta") is not None else ""
             parts.append(f"s{e['seed']}{delta} ({e['a_domain']:.3f} vs {e['b_domain']:.3f})")
         if parts:
             lines.append(f"- {c['a']} - {c['b']} at retention >= {at['retention']:.2f}: " + "; ".join(parts))

@@ -324,12 +324,11 @@ def run_compare(cfg: CompareConfig, overwrite: bool = False) -> dict[str, Any]:
     )
     base_results = _evaluate(base, cfg, out / "evals" / "base.json")
     curve_sizes = (cfg.curve_general_n, cfg.curve_domain_n)
-    base_curve_cache = out / "evals" / ("base.json" if _curve_probe_is_the_probe(cfg) else "curves/base.json")
-    base_curve = (
-        base_results
-        if _curve_probe_is_the_probe(cfg)
-        else _evaluate(base, cfg, base_curve_cache, curve_sizes)
-    )
+    if _curve_probe_is_the_probe(cfg):
+        base_curve, base_curve_cache = base_results, out / "evals" / "base.json"
+    else:
+        base_curve_cache = out / "evals" / "curves" / "base.json"
+        base_curve = _evaluate(base, cfg, base_curve_cache, curve_sizes)
     base_point = {
         "step": 0,
         "domain": base_curve["domain"]["score"],

@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import json
 import statistics
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,25 +17,42 @@ from currvl.experiments.compare.config import OOD_SET
 CONTRAST_SETS = ("domain", OOD_SET, "general")
 
 
+def _paired(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """after - before over the same items, with its paired bootstrap 95% interval."""
+    from currvl.evaluation.forgetting import compare_sets
+
+    row = compare_sets(before, after, retention=False)
+    return {"delta": row["delta"], "delta_ci95": row.get("delta_ci95")}
+
+
+def _set_reader(name: str) -> Callable[[dict[str, Any]], dict[str, Any] | None]:
+    """Reads one set ("general", "domain") of a path point's evaluation file ("eval"), each file once:
+    a final point serves every pair it is in. None where the point names no file or it is missing."""
+
+    @functools.cache
+    def read(path: str) -> dict[str, Any] | None:
+        return json.loads(Path(path).read_text())[name] if Path(path).exists() else None
+
+    return lambda point: read(point["eval"]) if point.get("eval") else None
+
+
 def contrast_rows(
     evaluations: dict[int, dict[str, dict[str, Any]]], pairs: list[list[str]]
 ) -> list[dict[str, Any]]:
     """A - B for each [A, B] pair and seed, on every set both were scored on: the difference of their
     scores and its paired bootstrap 95% interval over the same items (B's evaluation stands where the
     forgetting report puts the base's), then the mean difference over the seeds."""
-    from currvl.evaluation.forgetting import compare_sets
-
     out = []
     for a, b in pairs:
         per_seed = []
         for seed, by_method in sorted(evaluations.items()):
             if a not in by_method or b not in by_method:
                 continue
-            sets = {}
-            for name in CONTRAST_SETS:
-                if name in by_method[a] and name in by_method[b]:
-                    row = compare_sets(by_method[b][name], by_method[a][name], retention=False)
-                    sets[name] = {"delta": row["delta"], "delta_ci95": row.get("delta_ci95")}
+            sets = {
+                name: _paired(by_method[b][name], by_method[a][name])
+                for name in CONTRAST_SETS
+                if name in by_method[a] and name in by_method[b]
+            }
             per_seed.append({"seed": seed, "sets": sets})
         means = {
             name: statistics.fmean(p["sets"][name]["delta"] for p in per_seed)
@@ -50,17 +68,11 @@ def frontier_contrasts(rows: list[dict[str, Any]], pairs: list[list[str]]) -> li
     (curve probe) whose domain score reaches A's final one, against A's final point, as the paired
     difference B - A over the same general items with its bootstrap 95% interval. Where B never gets
     there, its best domain score is given instead."""
-    from currvl.evaluation.forgetting import compare_sets
 
     def run(method: str, seed: int) -> dict[str, Any] | None:
         return next((r for r in rows if r["method"] == method and r["seed"] == seed and r.get("path")), None)
 
-    @functools.cache
-    def general_in(path: str) -> dict[str, Any] | None:  # a final point serves every pair it is in
-        return json.loads(Path(path).read_text())["general"] if Path(path).exists() else None
-
-    def general_of(point: dict[str, Any]) -> dict[str, Any] | None:
-        return general_in(point["eval"]) if point.get("eval") else None
+    general_of = _set_reader("general")
 
     out = []
     for a, b in pairs:
@@ -82,8 +94,7 @@ def frontier_contrasts(rows: list[dict[str, Any]], pairs: list[list[str]]) -> li
             }
             ga, gb = general_of(pa), (general_of(pb) if pb else None)
             if ga is not None and gb is not None:
-                row = compare_sets(ga, gb, retention=False)
-                entry["delta"], entry["delta_ci95"] = row["delta"], row.get("delta_ci95")
+                entry |= _paired(ga, gb)
             per_seed.append(entry)
         out.append({"a": a, "b": b, "seeds": per_seed})
     return out
@@ -105,8 +116,6 @@ def domain_at_retention(
     gains by forgetting scores the base's domain); per method the mean over seeds; per [A, B] pair and
     seed, A's point against B's as the paired difference A - B over the same domain items, with its
     bootstrap 95% interval (where both points name an evaluation file)."""
-    from currvl.evaluation.forgetting import compare_sets
-
     base_general = base_point["general"]
     points: dict[tuple[str, int], dict[str, Any]] = {}
     for r in rows:
@@ -115,10 +124,7 @@ def domain_at_retention(
             best = max(kept, key=lambda p: (p["domain"], -p["step"]))  # the earliest of equal scores
             points[(r["method"], r["seed"])] = best
 
-    @functools.cache
-    def domain_in(path: str) -> dict[str, Any] | None:
-        return json.loads(Path(path).read_text())["domain"] if Path(path).exists() else None
-
+    domain_of = _set_reader("domain")
     runs: dict[str, dict[str, Any]] = {}
     for (method, seed), p in points.items():
         runs.setdefault(method, {})[str(seed)] = {
@@ -135,11 +141,9 @@ def domain_at_retention(
             if pa is None or pb is None:
                 continue
             entry: dict[str, Any] = {"seed": seed, "a_domain": pa["domain"], "b_domain": pb["domain"]}
-            da = domain_in(pa["eval"]) if pa.get("eval") else None
-            db = domain_in(pb["eval"]) if pb.get("eval") else None
+            da, db = domain_of(pa), domain_of(pb)
             if da is not None and db is not None:
-                row = compare_sets(db, da, retention=False)
-                entry["delta"], entry["delta_ci95"] = row["delta"], row.get("delta_ci95")
+                entry |= _paired(db, da)
             per_seed.append(entry)
         contrasts.append({"a": a, "b": b, "seeds": per_seed})
     return {"retention": retention, "runs": runs, "mean_domain": means, "contrasts": contrasts}
