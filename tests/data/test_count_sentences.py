@@ -1,4 +1,5 @@
-"""The count_sentences domain: the drawn count stated in one fixed sentence, OOD wordings held out."""
+"""The count worlds (count_sentences, picture_counts): the drawn count stated in one fixed sentence, OOD
+wordings held out."""
 
 import numpy as np
 import pytest
@@ -34,18 +35,24 @@ def _shapes_drawn(image) -> int:
     return blobs
 
 
+SENTENCES = {"count_sentences": "The number of shapes is {}.", "picture_counts": "The picture has {} shapes."}
+
+
+@pytest.mark.parametrize("world", sorted(SENTENCES))
 @pytest.mark.parametrize("split", ["train", "test", "test_ood"])
-def test_each_item_states_the_drawn_count_in_the_fixed_sentence(split):
-    items = make_samples("count_sentences", split, 40)
-    assert {s["answer"] for s in items} == {f"The number of shapes is {c}." for c in COUNTS}
+def test_each_item_states_the_drawn_count_in_the_fixed_sentence(world, split):
+    sentence = SENTENCES[world]
+    items = make_samples(world, split, 40)
+    assert {s["answer"] for s in items} == {sentence.format(c) for c in COUNTS}
     for s in items:
-        n = int(s["answer"].removeprefix("The number of shapes is ").removesuffix("."))
+        n = next(int(c) for c in COUNTS if s["answer"] == sentence.format(c))
         assert _shapes_drawn(s["image"]) == n
-        assert target_text(s).endswith(f"<answer>The number of shapes is {n}.</answer>")
+        assert target_text(s).endswith(f"<answer>{sentence.format(n)}</answer>")
         assert str(n) not in s["rationale"]  # a forced prefix never carries the number
 
 
-def test_ood_split_asks_in_wordings_training_never_uses():
+@pytest.mark.parametrize("world", sorted(SENTENCES))
+def test_ood_split_asks_in_wordings_training_never_uses(world):
     assert not set(QUESTIONS) & set(OOD_QUESTIONS)
-    assert {s["question"] for s in make_samples("count_sentences", "train", 60)} == set(QUESTIONS)
-    assert {s["question"] for s in make_samples("count_sentences", "test_ood", 60)} == set(OOD_QUESTIONS)
+    assert {s["question"] for s in make_samples(world, "train", 60)} == set(QUESTIONS)
+    assert {s["question"] for s in make_samples(world, "test_ood", 60)} == set(OOD_QUESTIONS)

@@ -30,7 +30,7 @@ def worlds():
         },
         **{
             (world, split): (make_samples(world, "train", N), make_samples(world, split, N))
-            for world in ("count_sentences", "edge_objects", "place_sentences")
+            for world in ("count_sentences", "picture_counts", "edge_objects", "place_sentences")
             for split in ("test", "test_ood")
         },
     }
@@ -47,6 +47,8 @@ def worlds():
         ("object_names", "test_ood"),
         ("count_sentences", "test"),
         ("count_sentences", "test_ood"),
+        ("picture_counts", "test"),
+        ("picture_counts", "test_ood"),
         ("edge_objects", "test"),
         ("edge_objects", "test_ood"),
         ("place_sentences", "test"),
@@ -110,9 +112,10 @@ def test_open_answer_prior_is_the_floor_of_two_answer_questions(worlds):
 
 
 @pytest.mark.parametrize("split", ["test", "test_ood"])
-def test_count_sentences_open_floor_is_near_chance(worlds, split):
+@pytest.mark.parametrize("world", ["count_sentences", "picture_counts"])
+def test_count_open_floors_are_near_chance(worlds, world, split):
     """Five counts, one sentence each: no question wording gives the number away (chance 0.2)."""
-    train, test = worlds[("count_sentences", split)]
+    train, test = worlds[(world, split)]
     assert open_answer_prior(train, test)["score"] <= 0.2 + 0.1
 
 

@@ -15,6 +15,11 @@ this is our rule, deterministic under a seed and applied the same way to users' 
   a choice stage that rehearses the open answer's form (object_names, README);
 - open: unchanged.
 Items that are already yes_no or choice pass through untouched in every format.
+
+What the judge and choice forms ask about is a knob (a curriculum stage's ``about``): the whole
+answer (the default), or its concept (`concept_items`): where the answer is a sentence around a
+domain word ("The picture has 3 shapes."), the paper's yes/no and choice questions are about the
+class, the number or the box itself ("Is the answer 3?"), not about a sentence.
 """
 
 from __future__ import annotations
@@ -37,6 +42,36 @@ _JUDGE_CANDIDATE = re.compile(r"Is the answer (.+)\?$")
 def _rng(seed: int, sample: dict[str, Any], salt: str) -> random.Random:
     key = f"{seed}:{salt}:{sample.get('id')}:{sample['question']}:{sample['answer']}"
     return random.Random(zlib.crc32(key.encode()))
+
+
+def concept_items(
+    samples: list[dict[str, Any]], vocabulary: list[str] | tuple[str, ...]
+) -> list[dict[str, Any]]:
+    """Each text item asked about its concept: the answer becomes the `vocabulary` words it names, in
+    the order it names them ("The picture has 3 shapes." -> "3"); other tasks pass through. An item
+    whose answer names no word of the vocabulary is an error naming it (give the concepts, or the
+    answers, that a concept judge needs)."""
+    if not vocabulary:
+        raise ValueError("asking about the concept needs the domain's concept words (data.concepts)")
+    out = []
+    for s in samples:
+        if s["task"] != "text":
+            out.append(dict(s))
+            continue
+        answer = str(s["answer"]).lower()
+        found = {
+            w: m.start()
+            for w in vocabulary
+            if (m := re.search(rf"(?<!\w){re.escape(w.lower())}(?!\w)", answer))
+        }
+        named = sorted(found, key=found.get)
+        if not named:
+            raise ValueError(
+                f"{s.get('id')!r}: answer {s['answer']!r} names none of the concept words "
+                f"({', '.join(list(vocabulary)[:8])}{', ...' if len(vocabulary) > 8 else ''})"
+            )
+        out.append({**s, "answer": " ".join(named)})
+    return out
 
 
 def answer_pools(samples: list[dict[str, Any]]) -> dict[tuple[str, str], list[str]]:

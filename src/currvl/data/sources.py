@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .io import load_hf_dataset, read_jsonl
-from .synthetic import make_samples
+from .synthetic import get_world, make_samples
 
 SYNTHETIC_PREFIX = "synthetic:"
 DEFAULT_SYNTHETIC_N = 500
@@ -69,3 +69,17 @@ def load_source(
             raise FileNotFoundError(f"no such JSONL file: {text}")
         return read_jsonl(text, image_root, on_error=on_error)
     return load_hf_dataset(text, split=split, column_map=column_map, image_root=image_root, on_error=on_error)
+
+
+def source_concepts(spec: Any) -> list[str]:
+    """The words that name a source's domain concepts: a synthetic world's `concept_words` (else its
+    closed answer sets), for every synthetic part of a list; none for files and datasets (name them)."""
+    if isinstance(spec, (list, tuple)):
+        return list(dict.fromkeys(w for part in spec for w in source_concepts(part)))
+    if isinstance(spec, Mapping) and "synthetic" in spec:
+        world = get_world(spec["synthetic"])
+    elif isinstance(spec, str) and spec.startswith(SYNTHETIC_PREFIX):
+        world = get_world(parse_synthetic(spec)[0])
+    else:
+        return []
+    return list(world.concept_words) or [w for v in world.vocabulary.values() for w in (v or ())]

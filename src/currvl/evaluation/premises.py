@@ -37,7 +37,7 @@ from typing import Any
 
 import torch
 
-from currvl.data.formats import convert
+from currvl.data.formats import concept_items, convert
 from currvl.evaluation.blind import chance as closed_form_chance
 from currvl.evaluation.blind import open_answer_prior
 from currvl.evaluation.evaluate import evaluate
@@ -109,11 +109,19 @@ def form_density(
     seed: int = 0,
     batch_size: int = 32,
     known: dict[str, tuple[str, ...] | None] | None = None,
+    vocabulary: Iterable[str] = (),
 ) -> dict[str, Any]:
-    """Greedy open, yes/no and choice scores of the same items, per category, with each form's chance."""
+    """Greedy open, yes/no and choice scores of the same items, per category, with each form's chance;
+    and the yes/no and choice forms asked about the answer's concept (`judge_concept`,
+    `choice_concept`: "Is the answer 3?" for "The picture has 3 shapes.") where that differs from the
+    answer and every text item names one of `vocabulary`."""
     out: dict[str, Any] = {}
-    for form in ("open", "judge", "choice"):
-        items = convert(samples, form, seed)
+    about = _concept_asked(samples, tuple(vocabulary))
+    forms = [("open", samples), ("judge", samples), ("choice", samples)]
+    forms += [(f"{form}_concept", about) for form in ("judge", "choice")] if about else []
+    for name, base in forms:
+        form = name.removesuffix("_concept")
+        items = convert(base, form, seed)
         result = evaluate(model, processor, items, batch_size=batch_size, show_progress=False)
         rows = {c: t["score"] for c, t in result["tasks"].items()}
         chances: dict[str, float | None]
@@ -124,8 +132,19 @@ def form_density(
             for s in items:
                 by_cat[s.get("category") or s["task"]].append(s)
             chances = {c: closed_form_chance(v) for c, v in by_cat.items()}
-        out[form] = {"score": result["score"], "categories": rows, "chance": chances}
+        out[name] = {"score": result["score"], "categories": rows, "chance": chances}
     return out
+
+
+def _concept_asked(samples: list[dict[str, Any]], vocabulary: tuple[str, ...]) -> list[dict[str, Any]] | None:
+    """The items asked about their concepts, or None where that is the answer itself or not defined."""
+    if not vocabulary:
+        return None
+    try:
+        about = concept_items(samples, vocabulary)
+    except ValueError:  # some answer names no concept word: no concept form to measure
+        return None
+    return about if any(a["answer"] != s["answer"] for a, s in zip(about, samples, strict=True)) else None
 
 
 def premise_checks(
@@ -155,13 +174,24 @@ def premise_checks(
     figures["prefix_concept"] = reachability(
         model, processor, samples, mode="before_concept", vocabulary=vocabulary, **options
     )
-    figures["forms"] = form_density(model, processor, samples, seed=seed, known=known)
+    figures["forms"] = form_density(model, processor, samples, seed=seed, known=known, vocabulary=vocabulary)
     figures["blind_floor"] = blind_floor(samples)
     figures["sight"] = sight_probe(model, processor, samples, vocabulary=vocabulary, seed=seed)
     if control:
         figures["sight_control"] = sight_probe(model, processor, control, seed=seed)
     figures["recommendation"] = recommend(figures)
     return figures
+
+
+JUDGE_FORMS = {"judge": "asked about the answer", "judge_concept": "asked about the concept"}
+"""The yes/no forms `recommend` reads, in the order it prefers them (the curriculum stage's `about`)."""
+
+
+def _judged(figures: dict[str, Any], form: str, category: str) -> bool:
+    """Is `category` judged in `form` >= JUDGE_MARGIN above its chance?"""
+    f = figures.get("forms", {}).get(form, {})
+    score, chance = f.get("categories", {}).get(category), f.get("chance", {}).get(category)
+    return score is not None and chance is not None and score >= chance + JUDGE_MARGIN
 
 
 def _category_figure(figures: dict[str, Any], section: str, category: str, key: str) -> float | None:
@@ -184,21 +214,21 @@ def recommend(figures: dict[str, Any]) -> dict[str, Any]:
             "over free samples): plain GRPO has something to reinforce",
             "sparse": [],
         }
-    judged = {}
+    judged: dict[str, str | None] = {}  # category -> the judge form answered from skill, if any
     for c in sparse:
-        score = figures.get("forms", {}).get("judge", {}).get("categories", {}).get(c)
-        chance = figures.get("forms", {}).get("judge", {}).get("chance", {}).get(c)
         reachable = free[c]["groups_with_a_paid_sample"] > OPEN_REACH  # else the open stage starts at 0
-        judged[c] = score is not None and chance is not None and score >= chance + JUDGE_MARGIN and reachable
+        judged[c] = next((form for form in JUDGE_FORMS if reachable and _judged(figures, form, c)), None)
     if any(judged.values()):
-        named = ", ".join(c for c, ok in judged.items() if ok)
+        named = ", ".join(f"{c} ({JUDGE_FORMS[form]})" for c, form in judged.items() if form)
+        about = "concept" if all(f in (None, "judge_concept") for f in judged.values()) else "answer"
         return {
             "method": "curr_reft",
             "reason": f"sparse open categories ({', '.join(sparse)}) whose yes/no form is answered >= "
             f"{JUDGE_MARGIN:.2f} above chance, and whose open answer free samples sometimes write (> "
             f"{OPEN_REACH:.2f} of groups hold a paid sample; {named}): the judge stage gives their groups "
-            "signal from real skill",
+            f"signal from real skill (stages' about: {about})",
             "sparse": sparse,
+            "about": about,
         }
     reached = {
         c: _category_figure(figures, "prefix_concept", c, "samples_paid")
@@ -234,9 +264,10 @@ def premise_table(figures: dict[str, Any]) -> str:
     header = (
         "| category | items | chance (open) | blind floor | greedy (open) | free: paid | free: groups spread "
         f"| {figures['share']:.0%} forced: paid | to concept: paid | to concept: groups spread | yes/no "
-        "(chance) | choice (chance) | sight probe (chance) |"
+        "(chance) | choice (chance) | yes/no, concept (chance) | choice, concept (chance) | sight probe "
+        "(chance) |"
     )
-    lines = [header, "|" + "---|" * 13]
+    lines = [header, "|" + "---|" * 15]
     for c in free:
         row = [
             c,
@@ -254,8 +285,11 @@ def premise_table(figures: dict[str, Any]) -> str:
             _fmt(_category_figure(figures, "prefix_concept", c, "samples_paid")),
             _fmt(_category_figure(figures, "prefix_concept", c, "groups_with_spread")),
         ]
-        for form in ("judge", "choice"):
-            f = forms.get(form, {})
+        for form in ("judge", "choice", "judge_concept", "choice_concept"):
+            if form not in forms:
+                row.append("-")
+                continue
+            f = forms[form]
             score = f.get("score") if c == "all" else f.get("categories", {}).get(c)
             chance = None if c == "all" else f.get("chance", {}).get(c)
             row.append(f"{_fmt(score)} ({_fmt(chance)})")

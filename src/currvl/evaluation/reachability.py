@@ -24,8 +24,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from currvl.data.prompts import target_text
-from currvl.data.sources import SYNTHETIC_PREFIX, parse_synthetic
-from currvl.data.synthetic import get_world
+from currvl.data.sources import source_concepts
 from currvl.models.generation import generate
 from currvl.rewards.concepts import target_concepts
 
@@ -194,8 +193,4 @@ def reachability(
 def concept_vocabulary(data: Any, extra: list[str] | None = None) -> list[str]:
     """Words that count as the domain's concepts for the prefix cut: a synthetic world's own (its
     `concept_words`, else its closed answer sets), plus any the user names."""
-    words = list(extra or [])
-    if isinstance(data, str) and data.startswith(SYNTHETIC_PREFIX):
-        world = get_world(parse_synthetic(data)[0])
-        words += list(world.concept_words) or [w for v in world.vocabulary.values() for w in (v or ())]
-    return list(dict.fromkeys(words))
+    return list(dict.fromkeys([*(extra or []), *source_concepts(data)]))

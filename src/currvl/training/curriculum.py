@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 ADVANCE_RULES = ("steps", "threshold")
+ABOUT = ("answer", "concept")
+"""What a judge or choice stage asks about (see currvl.data.formats.concept_items)."""
 SELF_IMPROVE_FOLDER = "self-improve"
 """Where a run's self-improvement (Curr-ReFT stage B) trains, after the stage folders."""
 _STAGE_FOLDER = re.compile(r"stage(\d+)-")
@@ -46,6 +48,9 @@ class Stage:
     num_generations: int | None = None  # group size override for this stage
     reset_reference: bool = True  # KL anchor = the policy at stage start, as in the official code
     share: float | None = None  # part of the run's trainer.max_steps; sets max_steps (see apportion_steps)
+    # what a judge or choice stage asks about: the whole answer, or its concept ("Is the answer 3?" for
+    # "The picture has 3 shapes."; the words come from data.concepts or the synthetic world)
+    about: str = "answer"
 
     def __post_init__(self) -> None:
         if self.advance not in ADVANCE_RULES:
@@ -56,6 +61,10 @@ class Stage:
             raise ValueError(f"stage {self.name!r}: advance 'threshold' needs a threshold")
         if self.max_steps < 1 or self.window < 1:
             raise ValueError(f"stage {self.name!r}: max_steps and window must be >= 1")
+        if self.about not in ABOUT:
+            raise ValueError(f"stage {self.name!r}: about must be one of {ABOUT}, got {self.about!r}")
+        if self.about == "concept" and self.format == "open":
+            raise ValueError(f"stage {self.name!r}: an open stage asks for the answer itself (about: answer)")
         if self.share is not None and not 0 < self.share <= 1:
             raise ValueError(f"stage {self.name!r}: share must be in (0, 1], got {self.share}")
 

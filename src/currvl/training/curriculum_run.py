@@ -20,7 +20,8 @@ from transformers import TrainerCallback
 from transformers.trainer_utils import get_last_checkpoint
 
 from currvl.algorithms.signals import ZERO_VARIANCE_TASK_KEY
-from currvl.data.formats import convert
+from currvl.data.formats import concept_items, convert
+from currvl.data.sources import source_concepts
 from currvl.training.curriculum import Curriculum, Stage, Transition, stage_folder
 from currvl.training.distributed import barrier, process_rank_and_count
 from currvl.training.recipe import Recipe
@@ -87,6 +88,13 @@ def _stage_recipe(recipe: Recipe, stage: Stage, model_path: str | Path) -> Recip
     )
 
 
+def _asked_about(recipe: Recipe, stage: Stage, samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The training items as the stage asks about them: whole answers, or their concepts."""
+    if stage.about == "answer":
+        return samples
+    return concept_items(samples, recipe.data.concepts or source_concepts(recipe.data.train))
+
+
 def _anchor_reference(trainer, base_path: str) -> None:
     """Keep the KL reference at the run's starting model instead of this stage's start."""
     from currvl.models.loading import load_model
@@ -109,6 +117,8 @@ def train_curriculum(
 
     stages = list(recipe.curriculum or [])  # typed and checked when the recipe was loaded
     curriculum = Curriculum(stages)
+    for stage in stages:  # a stage that cannot ask about its items fails here, before any training
+        _asked_about(recipe, stage, train_samples)
     model_path: str | Path = recipe.model.name_or_path
     metrics: list[dict[str, Any]] = []
     for k, stage in enumerate(stages):
@@ -128,7 +138,7 @@ def train_curriculum(
             # first one wins, and none has written there yet)
             shutil.rmtree(stage_dir, ignore_errors=True)
         log.info("curriculum stage %d/%d %r (%s format)", k + 1, len(stages), stage.name, stage.format)
-        samples = convert(train_samples, stage.format, seed=recipe.seed)
+        samples = convert(_asked_about(recipe, stage, train_samples), stage.format, seed=recipe.seed)
         hook = CurriculumCallback(curriculum)
         trainer = build_trainer(
             _stage_recipe(recipe, stage, model_path), stage_dir, samples, [hook, *(callbacks or [])]

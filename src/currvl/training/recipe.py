@@ -53,6 +53,9 @@ class DataConfig:
     # Answer formats to cycle through the training samples (e.g. [open, judge, choice]); None = as given.
     formats: list[str] | None = None
     column_map: dict[str, str] | None = None
+    # Words that name the domain's concepts (a curriculum stage with about: concept asks about them);
+    # None = a synthetic world's own concept words.
+    concepts: list[str] | None = None
 
 
 @dataclass
@@ -140,12 +143,23 @@ def recipe_from_dict(
         _check_stages(recipe.curriculum, source, lines)
         if recipe.method != "grpo":
             raise RecipeError(f"{where(source, lines, 'curriculum')}: needs method 'grpo'")
+        if any(s.about == "concept" for s in recipe.curriculum) and not _concepts(recipe):
+            raise RecipeError(
+                f"{where(source, lines, 'data.concepts')}: a stage asks about the concept (about: concept); "
+                "name the words that mark the domain's concepts (a synthetic world has its own)"
+            )
     _check_trainer_keys(recipe.trainer, recipe.method, "trainer", source, lines)
     if recipe.curriculum is not None:
         _apportion_stages(recipe, lines)  # after the check: trainer.max_steps is a checked int now
     if recipe.self_improve is not None:
         _check_self_improve(recipe, lines)
     return recipe
+
+
+def _concepts(recipe: Recipe) -> list[str]:
+    from currvl.data.sources import source_concepts
+
+    return list(recipe.data.concepts or source_concepts(recipe.data.train))
 
 
 def _check_trainer_keys(

@@ -15,6 +15,7 @@ from .domain import BOX_FINDINGS, FINDINGS, SCAN, SCAN_REPORT, render_scan
 from .edge_objects import EDGE_OBJECTS
 from .general import COLORS, COUNTS, GENERAL, OPERATIONS, POSITIONS, SHAPES
 from .object_names import OBJECT_NAMES
+from .picture_counts import PICTURE_COUNTS
 from .place_sentences import PLACE_SENTENCES
 from .scan_qa import SCAN_QA
 from .sheet import contact_sheet
@@ -34,6 +35,7 @@ EXTRA_WORLDS: dict[str, World] = {
     "count_sentences": COUNT_SENTENCES,
     "edge_objects": EDGE_OBJECTS,
     "place_sentences": PLACE_SENTENCES,
+    "picture_counts": PICTURE_COUNTS,
 }
 
 

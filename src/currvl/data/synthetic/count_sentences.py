@@ -38,22 +38,23 @@ OOD_QUESTIONS: tuple[str, ...] = (
 """Held out of train, val and test: `test_ood` is the same task asked in wordings never trained on."""
 
 
+def count_sample(
+    rng: random.Random, split: str, n: int, size: tuple[int, int], answer: str, category: str
+) -> dict[str, Any]:
+    """`n` shapes drawn in distinct cells, asked with `QUESTIONS` (`OOD_QUESTIONS` on ``test_ood``)."""
+    image = render_scene(rng, size, _count_scene(rng, size, n))
+    question = rng.choice(OOD_QUESTIONS if split == "test_ood" else QUESTIONS)
+    return make_sample(question, answer, "text", image=image, category=category, rationale=RATIONALE)
+
+
 def build_count_sentences(
     rng: random.Random, split: str, category: str, cls: str, size: tuple[int, int]
 ) -> dict[str, Any]:
-    """`cls` shapes drawn in distinct cells; the answer states their number in the fixed sentence."""
+    """`cls` shapes; the answer states their number in the fixed sentence."""
     if category != "count":
         raise ValueError(f"unknown count_sentences category {category!r}")
-    n = int(cls)
-    image = render_scene(rng, size, _count_scene(rng, size, n))
-    question = rng.choice(OOD_QUESTIONS if split == "test_ood" else QUESTIONS)
-    return make_sample(
-        question,
-        held_out_answer("count_sentence", count=n),
-        "text",
-        image=image,
-        category=category,
-        rationale=RATIONALE,
+    return count_sample(
+        rng, split, int(cls), size, held_out_answer("count_sentence", count=int(cls)), category
     )
 
 
