@@ -8,6 +8,7 @@ from PIL import Image
 from currvl.data.formats import (
     answer_pools,
     box_distractors,
+    concept_items,
     convert,
     judge_candidate,
     mix_formats,
@@ -149,3 +150,33 @@ def test_choice_text_refuses_a_box_item():
     boxes = [s for s in make_samples("scan", "train", 20) if s["task"] == "box"]
     with pytest.raises(ValueError, match="choice_text needs a single-answer"):
         convert(boxes, "choice_text")
+
+
+def test_concept_items_ask_about_the_concept_a_sentence_names():
+    """ "The picture has 3 shapes." is asked about as "3"; several concepts in the order the answer names
+    them; boxes and yes/no items pass through; a judge then asks "Is the answer 3?"."""
+    items = [
+        make_sample("How many?", "The picture has 3 shapes.", "text", category="count", id="a"),
+        make_sample("How many?", "The picture has 5 shapes.", "text", category="count", id="b"),
+        make_sample("Where?", "The red circle is next to the left edge.", "text", category="place", id="c"),
+        make_sample("Box it.", "[1, 2, 3, 4]", "box", category="box", id="d"),
+        make_sample("Is it?", "yes", "yes_no", category="judged", id="e"),
+    ]
+    about = concept_items(items, ["3", "5", "left", "red", "circle", "33"])
+    assert [s["answer"] for s in about] == ["3", "5", "red circle left", "[1, 2, 3, 4]", "yes"]
+    assert [s["question"] for s in about] == [s["question"] for s in items]
+    assert items[0]["answer"] == "The picture has 3 shapes."  # the caller's items are untouched
+    judged = convert(about[:2], "judge", seed=0)
+    assert {judge_candidate(j) for j in judged} <= {"3", "5"}
+    assert all(
+        j["answer"] == ("yes" if judge_candidate(j) == s["answer"] else "no")
+        for j, s in zip(judged, about[:2], strict=True)
+    )
+
+
+def test_concept_items_name_an_item_without_a_concept():
+    items = [make_sample("How many?", "The picture has many shapes.", "text", id="row-7")]
+    with pytest.raises(ValueError, match="'row-7'.*names none of the concept words"):
+        concept_items(items, ["1", "2"])
+    with pytest.raises(ValueError, match="data.concepts"):
+        concept_items(items, [])

@@ -1,6 +1,6 @@
 import pytest
 
-from currvl.data.sources import DEFAULT_SYNTHETIC_N, load_source, parse_synthetic
+from currvl.data.sources import DEFAULT_SYNTHETIC_N, load_source, parse_synthetic, source_concepts
 
 
 def test_synthetic_specs_parse_with_optional_count_and_seed():
@@ -32,3 +32,12 @@ def test_a_list_of_sources_is_their_samples_in_order():
     assert mixed[3] == load_source("synthetic:general:2")[0]
     with pytest.raises(ValueError, match="empty list"):
         load_source([])
+
+
+def test_source_concepts_come_from_the_synthetic_worlds_of_a_source():
+    counts = ["1", "2", "3", "4", "5"]
+    assert source_concepts("synthetic:picture_counts:10") == counts
+    assert source_concepts({"synthetic": "picture_counts", "n": 4}) == counts
+    mixed = [{"synthetic": "picture_counts", "n": 4}, "data/mine.jsonl", "synthetic:count_sentences"]
+    assert source_concepts(mixed) == counts  # in order, each word once; a file names none
+    assert source_concepts("data/mine.jsonl") == []

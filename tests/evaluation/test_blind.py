@@ -125,3 +125,19 @@ def test_colour_shape_open_floors_are_near_chance(worlds, world, split):
     """24 pairs (6 on test_ood), any of them at any edge: no question wording gives a pair away."""
     train, test = worlds[(world, split)]
     assert open_answer_prior(train, test)["score"] <= 1 / 24 + 0.1
+
+
+@pytest.mark.parametrize("form", ["judge", "choice"])
+@pytest.mark.parametrize("split", ["test", "test_ood"])
+def test_concept_forms_have_no_text_only_shortcut(worlds, split, form):
+    """picture_counts' judge and choice asked about the number ("Is the answer 3?"), as its Curr-ReFT
+    stages ask: no question wording gives the number away."""
+    from currvl.data.formats import concept_items
+    from currvl.data.sources import source_concepts
+
+    train, test = (
+        concept_items(s, source_concepts("synthetic:picture_counts"))
+        for s in worlds[("picture_counts", split)]
+    )
+    result = blind_baselines(convert(train, form, seed=0), convert(test, form, seed=0))
+    assert worst_excess(result) <= 0.1, result

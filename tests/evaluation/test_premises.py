@@ -106,11 +106,25 @@ def test_blind_floor_fits_on_even_items_and_scores_odd_ones():
     assert blind_floor(items)["score"] == pytest.approx(0.5)
 
 
+def test_curr_reft_where_only_the_concept_is_judged_from_skill():
+    """picture_counts (session 20): the sentence judged at 0.600, the number it names at 0.805; the
+    recommendation says to ask the judge and choice stages about the concept."""
+    figures = _figures({"count": 0.115}, judge={"count": 0.600}, paid={"count": 0.018})
+    assert recommend(figures)["method"] == "sft_then_grpo"  # no prefix figure given: nothing reaches
+    figures["forms"]["judge_concept"] = {"categories": {"count": 0.805}, "chance": {"count": 0.5}}
+    rec = recommend(figures)
+    assert rec["method"] == "curr_reft" and rec["about"] == "concept" and "about: concept" in rec["reason"]
+    figures["forms"]["judge"]["categories"]["count"] = 0.7  # the sentence judged too: ask about it
+    assert recommend(figures)["about"] == "answer"
+
+
 def test_table_names_the_recommendation():
     figures = _figures({"a": 0.5})
     figures["recommendation"] = recommend(figures)
     table = premise_table(figures)
     assert "| a | 10 |" in table and "Recommendation: grpo" in table
+    header, rule, row = table.splitlines()[:3]
+    assert header.count("|") == rule.count("|") == row.count("|")  # a concept column even when unmeasured
 
 
 def test_a_worlds_own_answer_set_gives_chance_on_a_few_items():

@@ -128,3 +128,48 @@ def test_bad_stage_is_reported_with_its_line(tmp_path):
     )
     with pytest.raises(RecipeError, match=r":7: curriculum.0: .*needs a threshold"):
         load_recipe(p)
+
+
+def test_a_stage_about_the_concept_needs_concept_words_and_a_judge_or_choice_format(tmp_path):
+    from currvl.training.recipe import load_recipe
+
+    p = tmp_path / "r.yaml"
+    head = "method: grpo\nmodel:\n  name_or_path: m\ndata:\n  train: d.jsonl\ncurriculum:\n"
+    p.write_text(
+        head + "  - name: judge\n    format: judge\n    about: concept\n  - name: open\n    format: open\n"
+    )
+    with pytest.raises(RecipeError, match=r":4: data.concepts: a stage asks about the concept"):
+        load_recipe(p)
+    p.write_text(head + "  - name: open\n    format: open\n    about: concept\n")
+    with pytest.raises(RecipeError, match=r":7: curriculum.0: .*asks for the answer itself"):
+        load_recipe(p)
+    p.write_text(head + "  - name: judge\n    format: judge\n    about: topic\n")
+    with pytest.raises(RecipeError, match=r"about must be one of \('answer', 'concept'\)"):
+        load_recipe(p)
+    p.write_text(
+        head.replace("  train: d.jsonl\n", "  train: d.jsonl\n  concepts: ['3']\n")
+        + "  - name: j\n    format: judge\n    about: concept\n"
+    )
+    assert load_recipe(p).curriculum[0].about == "concept"
+
+
+def test_a_judge_stage_about_the_concept_judges_the_number_not_the_sentence():
+    from currvl.training.curriculum_run import _asked_about
+
+    recipe = recipe_from_dict(
+        {
+            "method": "grpo",
+            "model": {"name_or_path": "m"},
+            "data": {"train": {"synthetic": "picture_counts", "n": 6, "seed": 0}},
+            "curriculum": [
+                {"name": "judge", "format": "judge", "about": "concept"},
+                {"name": "open", "format": "open"},
+            ],
+        }
+    )
+    from currvl.data.sources import load_source
+
+    items = load_source(recipe.data.train)
+    judge, open_stage = recipe.curriculum
+    assert [s["answer"] for s in _asked_about(recipe, judge, items)] == [s["answer"][16] for s in items]
+    assert _asked_about(recipe, open_stage, items) == items

@@ -7,7 +7,8 @@ The measurements (`currvl diagnose` prints them; the bench's premise tables come
 - sight: a linear probe on the frozen merged vision tokens (`sight`), with the general suite's
   shapes as the control;
 - form density: the same items asked yes/no and multiple choice, against chance (Curr-ReFT's premise:
-  a judge form answered from real skill);
+  a judge form answered from real skill), about the whole answer and, where the answer is a sentence
+  around a concept word, about the concept ("Is the answer 3?": a curriculum stage's `about`);
 - chance and a blind floor of the open form, where the answers come from a closed set;
 - the base's greedy score.
 
@@ -26,6 +27,9 @@ Session 19 reads that condition off groups (`OPEN_REACH`, > 0.02 of groups with 
 instead of samples (> 0.02 of samples paid), fixed before the next world was measured: at k = 8 the
 samples bar and the sparse bar (< 0.15 of groups with spread) together admitted no category whose
 items are paid at one rate. Both worlds above stay out (0.000 of groups).
+Session 20 reads the yes/no form both ways: `picture_counts` ("The picture has 3 shapes.") is judged
+at 0.600 asked about the sentence and 0.805 asked about the number, and the recommendation names the
+form (`about`) the curriculum's judge and choice stages should use.
 """
 
 from __future__ import annotations
