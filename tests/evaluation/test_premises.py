@@ -41,10 +41,22 @@ def test_grpo_when_every_category_has_signal():
     assert recommend(_figures({"a": 0.5, "b": SIGNAL_GROUPS}))["method"] == "grpo"
 
 
-def test_curr_reft_when_a_sparse_category_is_judged_from_skill():
+def test_dynamic_sampling_where_a_sparse_category_has_a_few_groups_with_signal():
+    """scan_qa and picture_counts (sessions 19, 20): GRPO+DS led Curr-ReFT on every seed of both, where
+    Curr-ReFT's premise held too; the recommendation names those categories."""
     figures = _figures({"a": 0.5, "b": 0.05}, judge={"b": 0.5 + JUDGE_MARGIN})
     rec = recommend(figures)
-    assert rec["method"] == "curr_reft" and rec["sparse"] == ["b"]
+    assert rec["method"] == "grpo_dynamic_sampling" and rec["sparse"] == ["b"]
+    assert rec["curr_reft_premise"] == ["b"] and "Curr-ReFT's premise holds in b" in rec["reason"]
+    coin = _figures({"a": 0.5, "b": 0.05}, judge={"b": 0.55})
+    assert recommend(coin)["method"] == "grpo_dynamic_sampling" and recommend(coin)["curr_reft_premise"] == []
+
+
+def test_curr_reft_where_the_open_answer_is_written_but_no_group_has_spread():
+    """Paid groups all right, none spread: nothing for dynamic sampling to keep; the judge stage can."""
+    figures = _figures({"b": 0.0}, judge={"b": 0.78}, paid={"b": 0.03})
+    rec = recommend(figures)
+    assert rec["method"] == "curr_reft" and rec["curr_reft_premise"] == ["b"]
 
 
 def test_no_curr_reft_where_no_free_sample_writes_the_open_answer():
@@ -58,7 +70,7 @@ def test_no_curr_reft_where_no_free_sample_writes_the_open_answer():
     assert recommend(barely)["method"] == "curr_reft"
 
 
-def test_curr_reft_where_every_item_is_paid_at_one_low_rate():
+def test_reach_is_read_off_groups_where_every_item_is_paid_at_one_low_rate():
     """Reach is read off groups: samples paid at 0.01 on every item put a paid sample in 0.077 of
     groups (above OPEN_REACH) and spread in as many (below SIGNAL_GROUPS); a samples bar at 0.02 would
     have turned such a category away."""
@@ -71,20 +83,22 @@ def test_curr_reft_where_every_item_is_paid_at_one_low_rate():
         spread < SIGNAL_GROUPS
         and figures["free"]["categories"]["b"]["groups_with_a_paid_sample"] > OPEN_REACH
     )
-    assert recommend(figures)["method"] == "curr_reft"
+    assert recommend(figures)["curr_reft_premise"] == ["b"]
     never = _figures({"b": 0.0}, judge={"b": 0.78}, concept={"b": 0.0}, paid={"b": 0.001})
     assert recommend(never)["method"] == "sft_then_grpo"  # 0.008 of groups: out of reach
 
 
 def test_a_coin_judgement_does_not_count():
-    figures = _figures({"a": 0.5, "b": 0.05}, judge={"b": 0.59}, concept={"b": PREFIX_REACH}, paid={"b": 0.0})
+    figures = _figures({"a": 0.5, "b": 0.0}, judge={"b": 0.59}, concept={"b": PREFIX_REACH}, paid={"b": 0.0})
     assert recommend(figures)["method"] == "rcpa"
 
 
 def test_no_rcpa_where_free_samples_already_reach_the_concept():
     """Confident answers: 0.4 of samples right, but each group all right or all wrong (no spread)."""
-    figures = _figures({"b": 0.05}, judge={"b": 0.6}, concept={"b": 0.43}, paid={"b": 0.4})
+    figures = _figures({"b": 0.0}, judge={"b": 0.6}, concept={"b": 0.43}, paid={"b": 0.4})
     assert recommend(figures)["method"] == "sft_then_grpo"
+    figures["free"]["categories"]["b"]["groups_with_spread"] = 0.05  # a few groups spread: DS keeps them
+    assert recommend(figures)["method"] == "grpo_dynamic_sampling"
 
 
 def test_supervised_start_when_nothing_reaches():
@@ -106,14 +120,15 @@ def test_blind_floor_fits_on_even_items_and_scores_odd_ones():
     assert blind_floor(items)["score"] == pytest.approx(0.5)
 
 
-def test_curr_reft_where_only_the_concept_is_judged_from_skill():
+def test_curr_reft_premise_where_only_the_concept_is_judged_from_skill():
     """picture_counts (session 20): the sentence judged at 0.600, the number it names at 0.805; the
     recommendation says to ask the judge and choice stages about the concept."""
     figures = _figures({"count": 0.115}, judge={"count": 0.600}, paid={"count": 0.018})
-    assert recommend(figures)["method"] == "sft_then_grpo"  # no prefix figure given: nothing reaches
+    assert recommend(figures)["curr_reft_premise"] == []
     figures["forms"]["judge_concept"] = {"categories": {"count": 0.805}, "chance": {"count": 0.5}}
     rec = recommend(figures)
-    assert rec["method"] == "curr_reft" and rec["about"] == "concept" and "about: concept" in rec["reason"]
+    assert rec["method"] == "grpo_dynamic_sampling" and rec["curr_reft_premise"] == ["count"]
+    assert rec["about"] == "concept" and "about: concept" in rec["reason"]
     figures["forms"]["judge"]["categories"]["count"] = 0.7  # the sentence judged too: ask about it
     assert recommend(figures)["about"] == "answer"
 

@@ -25,7 +25,13 @@ def test_diagnose_writes_its_figures_and_refuses_to_overwrite(tiny_model_dir, tm
     assert figures["free"]["categories"]["meaning"]["items"] == 10
     assert figures["forms"]["judge"]["chance"]["meaning"] == 0.5
     assert figures["forms"]["open"]["chance"]["meaning"] == pytest.approx(0.2)
-    assert figures["recommendation"]["method"] in ("grpo", "curr_reft", "rcpa", "sft_then_grpo")
+    assert figures["recommendation"]["method"] in (
+        "grpo",
+        "grpo_dynamic_sampling",
+        "curr_reft",
+        "rcpa",
+        "sft_then_grpo",
+    )
     for name in FILES:
         assert (tmp_path / "diag" / name).stat().st_size > 0
     assert main(args) == 2  # an earlier diagnosis is never replaced without --overwrite

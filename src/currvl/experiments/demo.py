@@ -49,13 +49,19 @@ class DemoSizes:
 
 QUICK = DemoSizes(domain_train=16, general_test=40, domain_test=20, prompts=8, diagnose_n=8, diagnose_k=2)
 
-RECIPES = {"grpo": "demo_grpo.yaml", "curr_reft": "currreft_demo.yaml", "rcpa": "rcpa_demo.yaml"}
+RECIPES = {
+    "grpo": "demo_grpo.yaml",
+    "grpo_dynamic_sampling": "demo_grpo.yaml",
+    "curr_reft": "currreft_demo.yaml",
+    "rcpa": "rcpa_demo.yaml",
+}
 NAMES = {
     "sft": "SFT",
     "grpo": "GRPO",
     "curr_reft": "Curr-ReFT",
     "rcpa": "RCPA",
     "sft_then_grpo": "SFT -> GRPO",
+    "grpo_dynamic_sampling": "GRPO+DS",
 }
 
 
@@ -81,6 +87,8 @@ def _recipe(name: str, base: Path, out: Path, sizes: DemoSizes, prompts: int) ->
     }
     if name == "rcpa":
         overrides["rcpa.steps"] = max(1, (2 * prompts // 4) // 3)  # the recipe's 2:1 pre-alignment : GRPO
+    if name == "grpo_dynamic_sampling":
+        overrides["rollout.dynamic_sampling"] = {"max_rounds": 3}  # as the compare configs' GRPO+DS
     if name == "curr_reft":
         overrides["self_improve"] = None  # the demo compares the RL curriculum at the same budget
     return load_recipe(CONFIGS / RECIPES[name], overrides)
