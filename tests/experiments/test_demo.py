@@ -27,3 +27,17 @@ def test_quick_demo_runs_from_the_shipped_base_and_prints_its_gate(tmp_path, cap
     assert "retention" in out and "{'loss'" not in out  # compact lines, never TRL's dicts
     assert (workdir / "grpo" / "final" / "model.safetensors").exists()
     assert not (workdir / "base").exists()  # nothing pretrained: the shipped base is used as is
+
+
+def test_every_recommendation_the_demo_can_train_has_a_recipe(tmp_path):
+    """diagnose may recommend GRPO with dynamic sampling (session 20): the demo trains it as the
+    compare configs' GRPO+DS row does; every other method keeps its recipe."""
+    from pathlib import Path
+
+    from currvl.experiments.demo import DemoSizes, _recipe
+
+    ds = _recipe("grpo_dynamic_sampling", Path("base"), tmp_path / "ds", DemoSizes(), 320)
+    assert ds.method == "grpo" and ds.rollout.dynamic_sampling.max_rounds == 3
+    plain = _recipe("grpo", Path("base"), tmp_path / "grpo", DemoSizes(), 320)
+    assert plain.rollout.dynamic_sampling is None and plain.trainer["max_steps"] == ds.trainer["max_steps"]
+    assert NAMES["grpo_dynamic_sampling"] == "GRPO+DS"
