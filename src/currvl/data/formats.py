@@ -31,6 +31,7 @@ from collections import defaultdict
 from typing import Any
 
 from currvl.data.schema import OPTION_LETTERS, format_box, format_options
+from currvl.rewards.concepts import find_word
 from currvl.rewards.scoring import box_iou, parse_box, parse_labels, parse_number
 
 FORMATS = ("judge", "choice", "choice_text", "open")
@@ -59,11 +60,7 @@ def concept_items(
             out.append(dict(s))
             continue
         answer = str(s["answer"]).lower()
-        found = {
-            w: m.start()
-            for w in vocabulary
-            if (m := re.search(rf"(?<!\w){re.escape(w.lower())}(?!\w)", answer))
-        }
+        found = {w: at for w in vocabulary if (at := find_word(answer, w.lower())) is not None}
         named = sorted(found, key=found.get)
         if not named:
             raise ValueError(

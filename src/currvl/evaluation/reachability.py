@@ -18,7 +18,6 @@ RCPA forces. A forced prefix is the reference's own text up to a token boundary 
 from __future__ import annotations
 
 import math
-import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -26,7 +25,7 @@ from typing import Any
 from currvl.data.prompts import target_text
 from currvl.data.sources import source_concepts
 from currvl.models.generation import generate
-from currvl.rewards.concepts import target_concepts
+from currvl.rewards.concepts import find_word, target_concepts
 
 PREFIX_MODES = ("free", "share", "before_concept")
 
@@ -39,19 +38,14 @@ def concept_terms(sample: dict[str, Any], vocabulary: Iterable[str] = ()) -> lis
     if sample.get("task") == "math" and answer:
         terms.add(answer.lower())
     lowered = answer.lower()
-    terms.update(w.lower() for w in vocabulary if _find_word(lowered, w.lower()) is not None)
+    terms.update(w.lower() for w in vocabulary if find_word(lowered, w.lower()) is not None)
     return sorted(terms)
-
-
-def _find_word(text: str, word: str) -> int | None:
-    m = re.search(r"(?<!\w)" + re.escape(word) + r"(?!\w)", text)
-    return m.start() if m else None
 
 
 def first_concept_char(reference: str, terms: Sequence[str]) -> int | None:
     """Character offset of the earliest whole-word occurrence of any term in `reference` (case-insensitive)."""
     lowered = reference.lower()
-    found = [p for p in (_find_word(lowered, t.lower()) for t in terms) if p is not None]
+    found = [p for p in (find_word(lowered, t.lower()) for t in terms) if p is not None]
     return min(found) if found else None
 
 

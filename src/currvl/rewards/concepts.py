@@ -38,6 +38,12 @@ def target_concepts(
     return frozenset(asserted_findings(answer, tuple(vocabulary))) or None
 
 
+def find_word(text: str, word: str) -> int | None:
+    """Where `word` first stands in `text` as a whole word (case as given), or None."""
+    m = re.search(r"(?<!\w)" + re.escape(word) + r"(?!\w)", text)
+    return m.start() if m else None
+
+
 def _has_phrase(text: str, phrase: str) -> bool:
     return re.search(r"(?<!\w)" + re.escape(phrase) + r"s?(?!\w)", text) is not None
 

@@ -21,10 +21,9 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from currvl.algorithms.signals import ZERO_VARIANCE_TASK_KEY
 from currvl.data.formats import concept_items, convert
-from currvl.data.sources import source_concepts
 from currvl.training.curriculum import Curriculum, Stage, Transition, stage_folder
 from currvl.training.distributed import barrier, process_rank_and_count
-from currvl.training.recipe import Recipe
+from currvl.training.recipe import Recipe, concept_words
 from currvl.training.reliability import TrainingInterrupted, interruption_requested
 
 log = logging.getLogger(__name__)
@@ -92,7 +91,7 @@ def _asked_about(recipe: Recipe, stage: Stage, samples: list[dict[str, Any]]) ->
     """The training items as the stage asks about them: whole answers, or their concepts."""
     if stage.about == "answer":
         return samples
-    return concept_items(samples, recipe.data.concepts or source_concepts(recipe.data.train))
+    return concept_items(samples, concept_words(recipe))
 
 
 def _anchor_reference(trainer, base_path: str) -> None:
@@ -117,8 +116,8 @@ def train_curriculum(
 
     stages = list(recipe.curriculum or [])  # typed and checked when the recipe was loaded
     curriculum = Curriculum(stages)
-    for stage in stages:  # a stage that cannot ask about its items fails here, before any training
-        _asked_about(recipe, stage, train_samples)
+    # each stage's items as it asks about them; a stage that cannot ask fails here, before any training
+    asked = [_asked_about(recipe, stage, train_samples) for stage in stages]
     model_path: str | Path = recipe.model.name_or_path
     metrics: list[dict[str, Any]] = []
     for k, stage in enumerate(stages):
@@ -138,7 +137,7 @@ def train_curriculum(
             # first one wins, and none has written there yet)
             shutil.rmtree(stage_dir, ignore_errors=True)
         log.info("curriculum stage %d/%d %r (%s format)", k + 1, len(stages), stage.name, stage.format)
-        samples = convert(_asked_about(recipe, stage, train_samples), stage.format, seed=recipe.seed)
+        samples = convert(asked[k], stage.format, seed=recipe.seed)
         hook = CurriculumCallback(curriculum)
         trainer = build_trainer(
             _stage_recipe(recipe, stage, model_path), stage_dir, samples, [hook, *(callbacks or [])]

@@ -143,7 +143,7 @@ def recipe_from_dict(
         _check_stages(recipe.curriculum, source, lines)
         if recipe.method != "grpo":
             raise RecipeError(f"{where(source, lines, 'curriculum')}: needs method 'grpo'")
-        if any(s.about == "concept" for s in recipe.curriculum) and not _concepts(recipe):
+        if any(s.about == "concept" for s in recipe.curriculum) and not concept_words(recipe):
             raise RecipeError(
                 f"{where(source, lines, 'data.concepts')}: a stage asks about the concept (about: concept); "
                 "name the words that mark the domain's concepts (a synthetic world has its own)"
@@ -156,7 +156,8 @@ def recipe_from_dict(
     return recipe
 
 
-def _concepts(recipe: Recipe) -> list[str]:
+def concept_words(recipe: Recipe) -> list[str]:
+    """The words that mark the domain's concepts: `data.concepts`, else the synthetic world's own."""
     from currvl.data.sources import source_concepts
 
     return list(recipe.data.concepts or source_concepts(recipe.data.train))
