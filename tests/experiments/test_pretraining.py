@@ -227,15 +227,16 @@ def test_an_unknown_tokenizer_corpus_is_refused_before_anything_is_written(tmp_p
 
 
 @pytest.mark.slow
-def test_describe_english_and_facts_stages_train_and_log(tmp_path):
+def test_describe_english_facts_and_constructions_stages_train_and_log(tmp_path):
     """Each extra stage adds a loss term of its own to the language step and logs it."""
     cfg = _cfg()
     cfg.vision_steps, cfg.lm_steps, cfg.save_every = 1, 25, 25
     cfg.describe_batch_size, cfg.english_batch_size, cfg.facts_batch_size = 2, 2, 2
+    cfg.constructions_batch_size = 2
     bp.pretrain_base(tmp_path / "run", cfg)
     rows = [json.loads(line) for line in (tmp_path / "run" / "pretrain_log.jsonl").read_text().splitlines()]
     last = [r for r in rows if r["stage"] == "language"][-1]
-    for key in ("describe_loss", "english_loss", "facts_loss"):
+    for key in ("describe_loss", "english_loss", "facts_loss", "constructions_loss"):
         assert 0 < last[key] < 20, (key, last)
 
 
@@ -269,3 +270,39 @@ def test_the_compositional_base_is_the_default_recipe_with_its_three_documented_
     )
     assert recorded == json.loads(json.dumps(expected))
     assert json.loads((folder / "gate.json").read_text())["passed"]
+
+
+def test_lm_width_and_layers_size_the_language_model_in_the_defaults_proportions():
+    """`--lm-width 256 --lm-layers 6` gives a 256-wide, 6-deep language model (head dim 32, MLP 512,
+    8 query and 4 key-value heads) and leaves the vision tower and every other knob as they were."""
+    from currvl.models.tiny import TinyModelSpec
+
+    default = TinyModelSpec(vocab_size=2048)
+    wide = default.with_language(256, 6)
+    assert (wide.hidden_size, wide.intermediate_size, wide.num_hidden_layers) == (256, 512, 6)
+    assert (wide.num_attention_heads, wide.num_key_value_heads) == (8, 4)
+    assert wide.hidden_size // wide.num_attention_heads == default.hidden_size // default.num_attention_heads
+    assert (wide.vision_hidden_size, wide.vision_depth, wide.vocab_size) == (128, 3, 2048)
+    assert default.with_language(128, 4) == default  # the default's own sizes are its proportions
+    with pytest.raises(ValueError, match="multiple of 64"):
+        default.with_language(200, 4)
+
+
+def test_the_size_knobs_reach_the_recorded_recipe(tmp_path, monkeypatch):
+    """The CLI's --lm-width/--lm-layers land in the spec that pretrain_config.json records."""
+    seen = {}
+
+    def record(out, cfg, n, batch_size):
+        seen["cfg"] = cfg
+        return {"passed": True, "categories": {}}
+
+    monkeypatch.setattr(bp, "pretrain_and_gate", record)
+    monkeypatch.setattr("currvl.evaluation.gate.gate_markdown", lambda *a, **k: "")
+    bp.run_pretraining(tmp_path / "run", {"lm_width": 192, "lm_layers": 5, "lm_steps": 7})
+    spec = seen["cfg"].spec
+    assert (spec.hidden_size, spec.num_hidden_layers, spec.num_attention_heads, seen["cfg"].lm_steps) == (
+        192,
+        5,
+        6,
+        7,
+    )

@@ -136,10 +136,13 @@ PRETRAIN_KNOBS = (
     "describe_grammar",
     "english_batch_size",
     "facts_batch_size",
+    "constructions_batch_size",
     "compare_scan",
     "judge_compare",
     "train_merger",
     "tokenizer_corpus",
+    "lm_width",
+    "lm_layers",
 )
 
 
@@ -392,11 +395,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--facts-batch-size", type=int, help="text-only facts a step (what signs mean: the signs domain)"
     )
     mp.add_argument(
+        "--constructions-batch-size",
+        type=int,
+        help='everyday English sentences a step ("the number of chairs is 12"; none of the scenes\' words)',
+    )
+    mp.add_argument(
         "--tokenizer-corpus",
         choices=("frozen", "frozen+signs", "current"),
         help="frozen: the shipped base's tokenizer corpus (default; the rebuild reproduces the shipped "
         "base); current: today's synthetic worlds' text (a world you added gets its words as tokens)",
     )
+    mp.add_argument(
+        "--lm-width",
+        type=int,
+        help="language model width (default 128; head dim 32, MLP 2x width): a larger base within the "
+        "25 MB package budget",
+    )
+    mp.add_argument("--lm-layers", type=int, help="language model layers (default 4)")
     mp.add_argument("--gate-n", type=int, default=1000, help="general test items of the gate")
     mp.add_argument("--batch-size", type=int, default=50)
     mp.set_defaults(func=cmd_pretrain)

@@ -41,6 +41,7 @@ from tqdm.auto import tqdm
 
 from currvl.algorithms.vision_proxy import vision_batch, vision_heads, vision_losses
 from currvl.data.prompts import prompt_messages, target_text
+from currvl.data.synthetic.constructions import constructions_text
 from currvl.data.synthetic.describe import describe_item
 from currvl.data.synthetic.instructions import arithmetic_item, grounding_item, instruction_item, recall_item
 from currvl.data.synthetic.signs import sign_facts
@@ -92,6 +93,9 @@ class BasePretrainConfig:
     # text-only facts a step (plain language modelling): what signs mean, the knowledge the `signs`
     # domain connects to pictures; the base never sees a sign's picture with its meaning
     facts_batch_size: int = 0
+    # everyday English sentences a step (plain language modelling, `currvl.data.synthetic.constructions`):
+    # the constructions real text is full of, with none of the scenes' words
+    constructions_batch_size: int = 0
     compare_scan: bool = True
     # a yes/no rationale ends "left vs right no": the verdict compares two adjacent words, the option
     # scan's own mechanism, instead of two words five tokens apart ("left edge, the question asks right")
@@ -125,9 +129,17 @@ def facts_batch(tokenizer, seed: int, step: int, n: int) -> tuple[torch.Tensor, 
     """`n` text-only facts (`sign_facts`) as a language-modelling batch (padding left out of the loss)."""
     facts = sign_facts()
     rng = random.Random(f"currvl/pretrain-facts/{seed}/{step}")
-    enc = tokenizer(
-        [rng.choice(facts) for _ in range(n)], add_special_tokens=False, return_tensors="pt", padding=True
-    )
+    return text_batch(tokenizer, [rng.choice(facts) for _ in range(n)])
+
+
+def constructions_batch(tokenizer, seed: int, step: int, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """`n` paragraphs of everyday English (`constructions_text`) as a language-modelling batch."""
+    return text_batch(tokenizer, [constructions_text(step * n + j, seed) for j in range(n)])
+
+
+def text_batch(tokenizer, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Plain language modelling on `texts`, padding left out of the loss."""
+    enc = tokenizer(texts, add_special_tokens=False, return_tensors="pt", padding=True)
     labels = enc["input_ids"].masked_fill(enc["attention_mask"] == 0, -100)
     return enc, labels
 
@@ -367,10 +379,15 @@ def pretrain_base(out_dir: str | Path, cfg: BasePretrainConfig | None = None) ->
             )
             part = model(input_ids=ids, labels=labels).loss
             loss, metrics["english_loss"] = loss + part, round(part.item(), 4)
-        if cfg.facts_batch_size:
-            enc, labels = facts_batch(processor.tokenizer, cfg.seed, step, cfg.facts_batch_size)
-            part = model(**enc, labels=labels).loss
-            loss, metrics["facts_loss"] = loss + part, round(part.item(), 4)
+        text_stages = (
+            (facts_batch, cfg.facts_batch_size, "facts_loss"),
+            (constructions_batch, cfg.constructions_batch_size, "constructions_loss"),
+        )
+        for make_batch, n, name in text_stages:
+            if n:
+                enc, labels = make_batch(processor.tokenizer, cfg.seed, step, n)
+                part = model(**enc, labels=labels).loss
+                loss, metrics[name] = loss + part, round(part.item(), 4)
         return loss, metrics
 
     _run_stage(
@@ -421,6 +438,10 @@ def run_pretraining(
         for name in ("pretrain_log.jsonl", CONFIG_FILE):
             (out / name).unlink(missing_ok=True)
     cfg = BasePretrainConfig(seed=seed)
+    knobs = dict(knobs)
+    width, layers = knobs.pop("lm_width", None), knobs.pop("lm_layers", None)
+    if width is not None or layers is not None:  # the spec's language sizes, in the default's proportions
+        cfg.spec = cfg.spec.with_language(width or cfg.spec.hidden_size, layers or cfg.spec.num_hidden_layers)
     for name, value in knobs.items():
         if not hasattr(cfg, name):
             raise ValueError(f"{name}: not a knob of the base's pretraining")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -81,6 +81,23 @@ class TinyModelSpec:
     min_pixels: int = 28 * 28 * 4
     max_pixels: int = 28 * 28 * 16
     seed: int = 0
+
+    def with_language(self, width: int, layers: int) -> TinyModelSpec:
+        """This spec with a language model `width` wide and `layers` deep, in the default's proportions
+        (head dim 32, MLP twice the width, two query heads per key-value head); the vision tower stays."""
+        if width % 64:
+            raise ValueError(f"language model width must be a multiple of 64, got {width}")
+        if layers < 1:
+            raise ValueError(f"language model layers must be at least 1, got {layers}")
+        heads = width // 32
+        return replace(
+            self,
+            hidden_size=width,
+            intermediate_size=2 * width,
+            num_hidden_layers=layers,
+            num_attention_heads=heads,
+            num_key_value_heads=heads // 2,
+        )
 
 
 def train_tokenizer(corpus: Iterable[str], vocab_size: int = 1024) -> PreTrainedTokenizerFast:
