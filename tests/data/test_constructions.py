@@ -54,3 +54,23 @@ def test_key_value_lists_take_three_keys_in_any_order():
     lists = [s for s in (con.construction_sentence(rng) for _ in range(3000)) if s.count(": ") == 3]
     orders = {tuple(part.split(":")[0].strip().lower() for part in s.rstrip(".").split(", ")) for s in lists}
     assert len(orders) > 100 and all(len(set(o)) == 3 for o in orders)
+
+
+def test_scene_words_enter_only_the_constructions_no_held_out_form_has():
+    """With scene_words, shapes and colours of the scenes fill noun and colour slots, never in the
+    number-of, colour-of, "a ... next to" or key-value constructions, and no sentence opens like a
+    held-out form and turns away from it."""
+    from currvl.data.synthetic.describe import turns_away_from_a_held_out_form
+
+    rng = random.Random(3)
+    sentences = [con.construction_sentence(rng, scene_words=True) for _ in range(4000)]
+    scene = [s for s in sentences if set(re.findall(r"[a-z]+", s.lower())) & {*COLORS, *SHAPES, "shapes"}]
+    assert 0.3 < len(scene) / len(sentences) < 0.6
+    for s in scene:
+        low = s.lower()
+        assert not low.startswith(("the number of", "the colour of", "a ")) and low.count(": ") < 3, s
+        assert not holds_a_held_out_form(s) and not turns_away_from_a_held_out_form(s), s
+    everyday = [s for s in sentences if s not in scene]
+    assert any(s.lower().startswith("the number of") for s in everyday)
+    assert any(s.lower().startswith("the colour of") for s in everyday)
+    assert con.constructions_text(5, scene_words=True) != con.constructions_text(5)

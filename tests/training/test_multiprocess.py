@@ -116,21 +116,23 @@ def test_grpo_on_two_processes_keeps_ranks_identical_and_the_global_batch(tiny_m
 @pytest.mark.slow
 def test_curriculum_threshold_hand_off_and_rcpa_run_on_every_rank(tiny_model_dir, tmp_path):
     """A threshold hand-off is decided from rewards gathered over both ranks (a rank that decided alone
-    would wait forever for the other: the run would time out); RCPA's pre-alignment and free phase
+    would wait forever for the other: the run would time out), in a stage about the concept; RCPA's pre-alignment and free phase
     with dynamic sampling keep the ranks identical."""
     base = {
         "model": {"name_or_path": str(tiny_model_dir)},
         "data": {"train": {"synthetic": "scan", "n": 16, "seed": 0}},
         "rewards": ["format", "accuracy"],
     }
-    curriculum = {
+    curriculum = {  # the judge stage asks about the concept (the number), as picture_counts' Curr-ReFT does
         **base,
+        "data": {"train": {"synthetic": "picture_counts", "n": 16, "seed": 0}},
         "method": "grpo",
         "trainer": {**TRAINER, "per_device_train_batch_size": 4},
         "curriculum": [
             {
                 "name": "judge",
                 "format": "judge",
+                "about": "concept",
                 "max_steps": 5,
                 "advance": "threshold",
                 "threshold": 0.0,

@@ -137,6 +137,7 @@ PRETRAIN_KNOBS = (
     "english_batch_size",
     "facts_batch_size",
     "constructions_batch_size",
+    "constructions_scene_words",
     "compare_scan",
     "judge_compare",
     "train_merger",
@@ -398,6 +399,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--constructions-batch-size",
         type=int,
         help='everyday English sentences a step ("the number of chairs is 12"; none of the scenes\' words)',
+    )
+    mp.add_argument(
+        "--constructions-scene-words",
+        action=argparse.BooleanOptionalAction,
+        help="half of those sentences put the scenes' shapes and colours in the constructions no held-out "
+        'form has ("there are 12 stars in the hall")',
     )
     mp.add_argument(
         "--tokenizer-corpus",

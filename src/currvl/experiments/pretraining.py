@@ -96,6 +96,9 @@ class BasePretrainConfig:
     # everyday English sentences a step (plain language modelling, `currvl.data.synthetic.constructions`):
     # the constructions real text is full of, with none of the scenes' words
     constructions_batch_size: int = 0
+    # half of those sentences put the scenes' shapes and colours in the noun and colour slots of the
+    # constructions no held-out form has, so the English's nouns include what an answer reads off the image
+    constructions_scene_words: bool = False
     compare_scan: bool = True
     # a yes/no rationale ends "left vs right no": the verdict compares two adjacent words, the option
     # scan's own mechanism, instead of two words five tokens apart ("left edge, the question asks right")
@@ -132,9 +135,13 @@ def facts_batch(tokenizer, seed: int, step: int, n: int) -> tuple[torch.Tensor, 
     return text_batch(tokenizer, [rng.choice(facts) for _ in range(n)])
 
 
-def constructions_batch(tokenizer, seed: int, step: int, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+def constructions_batch(
+    tokenizer, seed: int, step: int, n: int, scene_words: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
     """`n` paragraphs of everyday English (`constructions_text`) as a language-modelling batch."""
-    return text_batch(tokenizer, [constructions_text(step * n + j, seed) for j in range(n)])
+    return text_batch(
+        tokenizer, [constructions_text(step * n + j, seed, scene_words=scene_words) for j in range(n)]
+    )
 
 
 def text_batch(tokenizer, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -381,7 +388,11 @@ def pretrain_base(out_dir: str | Path, cfg: BasePretrainConfig | None = None) ->
             loss, metrics["english_loss"] = loss + part, round(part.item(), 4)
         text_stages = (
             (facts_batch, cfg.facts_batch_size, "facts_loss"),
-            (constructions_batch, cfg.constructions_batch_size, "constructions_loss"),
+            (
+                partial(constructions_batch, scene_words=cfg.constructions_scene_words),
+                cfg.constructions_batch_size,
+                "constructions_loss",
+            ),
         )
         for make_batch, n, name in text_stages:
             if n:

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import random
 
+from .general import COLORS, SHAPES
+
 NOUNS = (
     "cup", "chair", "door", "table", "book", "dog", "cat", "car", "bird", "tree", "lamp", "box", "bag",
     "boat", "house", "apple", "key", "hat", "ball", "plate", "coat", "bottle", "bench", "clock", "bed",
@@ -90,16 +92,32 @@ TEMPLATES: tuple[str, ...] = (
 town: Bath"), three keys in any order, drawn twice as often as one sentence."""
 
 
-def construction_sentence(rng: random.Random) -> str:
-    """One everyday sentence, in either case and with or without a period, as in real text."""
-    template = rng.choice(TEMPLATES)
-    n, n2 = rng.sample(NOUNS, 2)
-    t1, t2 = rng.sample(TINTS, 2)
+SCENE_TEMPLATES: tuple[str, ...] = tuple(
+    t
+    for t in TEMPLATES
+    if not t.startswith(("the number of", "the colour of", "a {", "{kv}")) and "next to" not in t
+)
+"""The constructions a sentence with the scenes' words may take: none of the held-out forms' (the
+number of, the colour of, a ... next to, key-value lists), and no "next to" written out (a {prep}
+slot may still draw it, after a noun that opens no held-out form)."""
+SCENE_PLURALS = {**{s: ("crosses" if s == "cross" else s + "s") for s in SHAPES}, "shape": "shapes"}
+
+
+def construction_sentence(rng: random.Random, scene_words: bool = False) -> str:
+    """One everyday sentence, in either case and with or without a period, as in real text. With
+    `scene_words`, half the sentences put the scenes' shapes and colours in the noun and colour slots
+    of `SCENE_TEMPLATES`, so the language's nouns and adjectives include the words an answer reads off
+    the image, while the held-out forms' constructions still only ever hold everyday words."""
+    scene = scene_words and rng.random() < 0.5
+    template = rng.choice(SCENE_TEMPLATES if scene else TEMPLATES)
+    nouns, tints = (SHAPES, tuple(COLORS)) if scene else (NOUNS, TINTS)
+    n, n2 = rng.sample(nouns, 2)
+    t1, t2 = rng.sample(tints, 2)
     keys = rng.sample(sorted(KEYS), 3)
     values = {
         "n": n,
         "n2": n2,
-        "pl": PLURALS[rng.choice(NOUNS)],
+        "pl": SCENE_PLURALS[rng.choice((*SHAPES, "shape"))] if scene else PLURALS[rng.choice(NOUNS)],
         "num": rng.choice(NUMBERS),
         "tint": t1,
         "tint2": t2,
@@ -117,7 +135,7 @@ def construction_sentence(rng: random.Random) -> str:
     return text + "." if rng.random() < 0.7 else text
 
 
-def constructions_text(index: int, seed: int = 0, sentences: int = 3) -> str:
-    """A short paragraph of `sentences` sentences, a pure function of (seed, index)."""
-    rng = random.Random(f"currvl/pretrain-constructions/{seed}/{index}")
-    return " ".join(construction_sentence(rng) for _ in range(sentences))
+def constructions_text(index: int, seed: int = 0, sentences: int = 3, scene_words: bool = False) -> str:
+    """A short paragraph of `sentences` sentences, a pure function of (seed, index, scene_words)."""
+    rng = random.Random(f"currvl/pretrain-constructions/{seed}/{index}" + ("/scene" if scene_words else ""))
+    return " ".join(construction_sentence(rng, scene_words) for _ in range(sentences))
