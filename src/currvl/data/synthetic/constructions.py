@@ -24,7 +24,6 @@ NOUNS = (
     "boat", "house", "apple", "key", "hat", "ball", "plate", "coat", "bottle", "bench", "clock", "bed",
     "horse", "bike", "spoon", "shoe", "flower", "stone", "kite", "train", "bridge", "fence", "jug",
 )  # fmt: skip
-PLURALS = {n: ("benches" if n == "bench" else "boxes" if n == "box" else n + "s") for n in NOUNS}
 PLACES = (
     "door", "window", "wall", "road", "river", "bed", "table", "gate", "tree", "fire", "sink", "shelf",
     "station", "garden", "kitchen", "bridge", "car", "fence",
@@ -101,7 +100,11 @@ SCENE_TEMPLATES: tuple[str, ...] = tuple(
 """The constructions a sentence with the scenes' words may take: none of the held-out forms' (the
 number of, the colour of, a ... next to, key-value lists), and no "next to" written out (a {prep}
 slot may still draw it, after a noun that opens no held-out form)."""
-SCENE_PLURALS = {**{s: ("crosses" if s == "cross" else s + "s") for s in SHAPES}, "shape": "shapes"}
+
+
+def plural(noun: str) -> str:
+    """English plural of the nouns here: "-es" after a hissing end (bench, box, cross), else "-s"."""
+    return noun + ("es" if noun.endswith(("s", "x", "ch", "sh")) else "s")
 
 
 def construction_sentence(rng: random.Random, scene_words: bool = False) -> str:
@@ -111,14 +114,14 @@ def construction_sentence(rng: random.Random, scene_words: bool = False) -> str:
     the image, while the held-out forms' constructions still only ever hold everyday words."""
     scene = scene_words and rng.random() < 0.5
     template = rng.choice(SCENE_TEMPLATES if scene else TEMPLATES)
-    nouns, tints = (SHAPES, tuple(COLORS)) if scene else (NOUNS, TINTS)
+    nouns, tints, counted = (SHAPES, tuple(COLORS), (*SHAPES, "shape")) if scene else (NOUNS, TINTS, NOUNS)
     n, n2 = rng.sample(nouns, 2)
     t1, t2 = rng.sample(tints, 2)
     keys = rng.sample(sorted(KEYS), 3)
     values = {
         "n": n,
         "n2": n2,
-        "pl": SCENE_PLURALS[rng.choice((*SHAPES, "shape"))] if scene else PLURALS[rng.choice(NOUNS)],
+        "pl": plural(rng.choice(counted)),
         "num": rng.choice(NUMBERS),
         "tint": t1,
         "tint2": t2,
