@@ -2,11 +2,19 @@
 
 import json
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
 from currvl.data.prompts import target_text
-from currvl.evaluation.gate import gate_probe, gate_result, longest_token_run
+from currvl.evaluation.gate import (
+    GateSizeError,
+    check_gate_items,
+    gate_min_items,
+    gate_probe,
+    gate_result,
+    longest_token_run,
+)
 
 
 class _Tok:
@@ -27,6 +35,19 @@ def test_gate_probe_asks_every_class_in_every_form():
     assert len(colour) == 6  # all six colours asked openly, not one colour per form
     judge = [s["answer"] for s in probe if s["form"] == "judge"]
     assert abs(judge.count("yes") - judge.count("no")) <= 0.1 * len(judge)
+
+
+def test_the_smallest_gate_asks_every_cell_and_one_item_less_does_not():
+    n = gate_min_items()
+    cells = {(s["category"], s["form"]) for s in gate_probe(n)}
+    assert len(cells) == 15
+    assert len({(s["category"], s["form"]) for s in gate_probe(n - 1)}) == 14
+    check_gate_items(n)
+    for too_few in (n - 1, 0, -5):
+        with pytest.raises(GateSizeError, match=f"at least {n} general items"):
+            check_gate_items(too_few)
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    assert f"at least {n} items, so that every category meets" in readme
 
 
 def test_longest_token_run():

@@ -306,3 +306,31 @@ def test_the_size_knobs_reach_the_recorded_recipe(tmp_path, monkeypatch):
         6,
         7,
     )
+
+
+def _no_build(*args, **kwargs):
+    raise AssertionError("the base was built")
+
+
+def test_a_gate_too_small_is_refused_before_the_build(tmp_path, monkeypatch, capsys):
+    """`--gate-n 5` once trained a whole base and then crashed in the gate; now nothing is built."""
+    from currvl.cli.main import main
+
+    monkeypatch.setattr(bp, "pretrain_base", _no_build)
+    assert main(["model", "pretrain", "--out", str(tmp_path / "base"), "--gate-n", "5"]) == 2
+    assert "a gate of 5 items leaves (category, form) cells unasked" in capsys.readouterr().err
+    assert not (tmp_path / "base").exists()
+    assert main(["model", "gate", "--n", "5"]) == 2  # refused before the model is loaded
+
+
+def test_gate_n_zero_builds_without_gating(tmp_path, monkeypatch, capsys):
+    from currvl.cli.main import main
+
+    built = []
+    monkeypatch.setattr(bp, "pretrain_base", lambda out, cfg: built.append(cfg) or out)
+    monkeypatch.setattr("currvl.models.load_model", _no_build)
+    assert (
+        main(["model", "pretrain", "--out", str(tmp_path / "base"), "--lm-steps", "3", "--gate-n", "0"]) == 0
+    )
+    assert len(built) == 1 and built[0].lm_steps == 3
+    assert "not gated (--gate-n 0)" in capsys.readouterr().out

@@ -160,7 +160,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         gate_n=args.gate_n,
         batch_size=args.batch_size,
     )
-    return 0 if result["passed"] else 1
+    return 0 if result is None or result["passed"] else 1  # None: built, gate skipped (--gate-n 0)
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
@@ -419,7 +419,13 @@ def build_parser() -> argparse.ArgumentParser:
         "25 MB package budget",
     )
     mp.add_argument("--lm-layers", type=int, help="language model layers (default 4)")
-    mp.add_argument("--gate-n", type=int, default=1000, help="general test items of the gate")
+    mp.add_argument(
+        "--gate-n",
+        type=int,
+        default=1000,
+        help="general test items of the gate (enough to ask every category in every form; 0: build without "
+        "the gate)",
+    )
     mp.add_argument("--batch-size", type=int, default=50)
     mp.set_defaults(func=cmd_pretrain)
     mg = m.add_parser("gate", help="check a base model against the bench's gate (writes gate.json/gate.md)")
@@ -473,6 +479,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     from currvl.config.loader import ConfigError
     from currvl.data.validation import DataValidationError
+    from currvl.evaluation.gate import GateSizeError
     from currvl.experiments.eval_jobs import EvalUsageError
     from currvl.training.console import set_verbose
 
@@ -484,6 +491,7 @@ def main(argv: list[str] | None = None) -> int:
         ConfigError,
         DataValidationError,
         EvalUsageError,
+        GateSizeError,
         FileExistsError,
         FileNotFoundError,
     ) as err:  # recipes and compare configs

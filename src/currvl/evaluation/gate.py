@@ -30,6 +30,27 @@ class GateThresholds:
     max_run: int = 8
 
 
+class GateSizeError(ValueError):
+    """A gate asked on too few items to reach every (category, form) cell."""
+
+
+def gate_min_items() -> int:
+    """The fewest probe items that ask every category in every form, so a verdict never rests on
+    missing cells: categories interleave round-robin, and the category at position j with L classes
+    first meets the last form at its (len(FORMS) - 1) * L-th item, probe index that times C plus j."""
+    cats = list(GENERAL.categories)
+    return max((len(FORMS) - 1) * len(GENERAL.categories[c]) * len(cats) + j + 1 for j, c in enumerate(cats))
+
+
+def check_gate_items(n: int) -> None:
+    """Refuse a gate too small to ask every (category, form) cell, before any model is built."""
+    if n < gate_min_items():
+        raise GateSizeError(
+            f"a gate of {n} items leaves (category, form) cells unasked; it needs at least "
+            f"{gate_min_items()} general items"
+        )
+
+
 def gate_probe(n: int = 1000, seed: int = 0) -> list[dict[str, Any]]:
     """The first `n` general test items, each in a form: the k-th item of a category with L classes
     takes form (k // L) % 3, so every class is asked in every form equally often."""
@@ -114,6 +135,7 @@ def run_gate(model, processor, n: int = 1000, batch_size: int = 50, seed: int = 
     """Generate greedily on the gate probe and judge the result."""
     from currvl.models.generation import generate
 
+    check_gate_items(n)
     samples = gate_probe(n, seed=seed)
     completions = generate(model, processor, samples, batch_size=batch_size, max_new_tokens=64)
     return gate_result(samples, completions, processor.tokenizer)

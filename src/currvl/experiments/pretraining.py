@@ -418,12 +418,19 @@ def pretrain_base(out_dir: str | Path, cfg: BasePretrainConfig | None = None) ->
     return out
 
 
-def pretrain_and_gate(out_dir: str | Path, cfg=None, n: int = 1000, batch_size: int = 50) -> dict[str, Any]:
-    """Build (or resume) the base in `out_dir`, gate it, write gate.json/md beside it."""
-    from currvl.evaluation.gate import run_gate, write_gate
+def pretrain_and_gate(
+    out_dir: str | Path, cfg=None, n: int = 1000, batch_size: int = 50
+) -> dict[str, Any] | None:
+    """Build (or resume) the base in `out_dir`, gate it on `n` items (0: no gate, None back), write
+    gate.json/md beside it."""
+    from currvl.evaluation.gate import check_gate_items, run_gate, write_gate
     from currvl.models import load_model
 
+    if n:
+        check_gate_items(n)  # before the build, not after it
     out = pretrain_base(out_dir, cfg)
+    if not n:
+        return None
     model, processor = load_model(out)
     result = run_gate(model, processor, n=n, batch_size=batch_size)
     write_gate(result, out, title=f"Gate of {out}")
@@ -437,9 +444,10 @@ def run_pretraining(
     overwrite: bool = False,
     gate_n: int = 1000,
     batch_size: int = 50,
-) -> dict[str, Any]:
+) -> dict[str, Any] | None:
     """`currvl model pretrain`: `knobs` (unset ones left out) over the shipped recipe; refuses to
-    rebuild over a finished base unless `overwrite`, resumes a stopped run, prints the gate."""
+    rebuild over a finished base unless `overwrite`, resumes a stopped run, prints the gate (None
+    back when `gate_n` is 0: built, not gated)."""
     from currvl.evaluation.gate import gate_markdown
 
     out = Path(out_dir)
@@ -461,6 +469,9 @@ def run_pretraining(
         print(f"resuming the pretraining saved in {out / STATE_FILE}")
     start = time.perf_counter()
     result = pretrain_and_gate(out, cfg, n=gate_n, batch_size=batch_size)
+    if result is None:
+        print(f"base model written to {out} in {time.perf_counter() - start:.0f} s; not gated (--gate-n 0)")
+        return None
     print(gate_markdown(result, title=f"Gate of {out}"))
     print(f"base model written to {out} in {time.perf_counter() - start:.0f} s (gate included)")
     return result
@@ -469,10 +480,11 @@ def run_pretraining(
 def gate_model(model: str, n: int = 1000, batch_size: int = 50, write: bool = False) -> dict[str, Any]:
     """`currvl model gate`: gate a base (a folder, a hub id or currvl-base), optionally writing
     gate.json / gate.md beside it."""
-    from currvl.evaluation.gate import gate_markdown, run_gate, write_gate
+    from currvl.evaluation.gate import check_gate_items, gate_markdown, run_gate, write_gate
     from currvl.models import load_model
     from currvl.models.loading import resolve_model_path
 
+    check_gate_items(n)
     model_dir = Path(resolve_model_path(model))
     loaded, processor = load_model(model_dir)
     result = run_gate(loaded, processor, n=n, batch_size=batch_size)
