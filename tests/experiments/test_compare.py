@@ -201,6 +201,19 @@ def test_compare_config_errors_name_file_line_and_field(tmp_path):
     path.write_text("methods:\n  - {name: A, source: A, model: m}\nquick:\n  overrides:\n    B: {}\n")
     with pytest.raises(ConfigError, match=r"c.yaml:5: quick.overrides.B: not a method"):
         load_compare_config(path)
+    # a model inside another run that the run never writes: refused before seed 0's methods train
+    recipe = Path(__file__).resolve().parents[2] / "configs" / "currreft_demo.yaml"
+    path.write_text(
+        f"methods:\n  - {{name: C, recipe: {recipe}}}\n  - {{name: C judge, source: C, model: stage0-judg/final}}\n"
+    )
+    with pytest.raises(
+        ConfigError, match=r"c.yaml:3: methods.1.model: the 'C' run writes no 'stage0-judg/final'"
+    ):
+        load_compare_config(path)
+    path.write_text(
+        f"methods:\n  - {{name: C, recipe: {recipe}}}\n  - {{name: C judge, source: C, model: stage0-judge/final}}\n"
+    )
+    assert load_compare_config(path).methods[1].model == "stage0-judge/final"
 
 
 def test_the_collapse_section_reads_the_task_reward_not_trls_count():

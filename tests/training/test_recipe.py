@@ -131,3 +131,18 @@ def test_stage_shares_need_a_total_and_every_stage(tmp_path):
     partial = STAGES.replace(", share: 0.15", "")
     with pytest.raises(RecipeError, match=r":10: curriculum.1: give every stage a share, or none"):
         load_recipe(_write(tmp_path, BASE + "trainer:\n  max_steps: 90\n" + partial))
+
+
+def test_unknown_rewards_fail_at_load_in_any_stage(tmp_path):
+    """A typo in the third stage's rewards once surfaced only after two stages had trained."""
+    with pytest.raises(
+        RecipeError, match=r":6: rewards.1: unknown reward 'acuracy' \(did you mean 'accuracy'\?\)"
+    ):
+        load_recipe(_write(tmp_path, BASE + "rewards: [format, acuracy]\n"))
+    staged = STAGES.replace(
+        "{name: open, format: open,", "{name: open, format: open, rewards: [format, accuracy, lenght],"
+    )
+    with pytest.raises(RecipeError, match=r":11: curriculum.2.rewards.2: unknown reward 'lenght'"):
+        load_recipe(_write(tmp_path, BASE + "trainer:\n  max_steps: 90\n" + staged))
+    recipe = load_recipe(_write(tmp_path, BASE + "rewards: [format, accuracy, my.module:reward]\n"))
+    assert recipe.rewards[-1] == "my.module:reward"  # your own callable, imported when the trainer is built

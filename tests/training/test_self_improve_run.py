@@ -107,11 +107,20 @@ def test_nothing_kept_leaves_the_rl_model_final(tiny_model_dir, tmp_path):
         ({"threshold": 850}, "self_improve.threshold: is on a 0-100 scale"),
         ({"trainer": {"learning_rat": 1e-7}}, "did you mean 'self_improve.trainer.learning_rate'"),
         ({"temprature": 1.0}, "did you mean 'self_improve.temperature'"),
+        ({"temperature": 0}, "temperature: must be > 0"),
+        ({"max_new_tokens": 0}, "max_new_tokens: must be >= 1, got 0"),
+        ({"batch_size": 0}, "batch_size: must be >= 1, got 0"),
+        ({"num_samples": 0}, "num_samples: must be >= 1, got 0"),
     ],
 )
 def test_bad_self_improve_settings_fail_before_training(tiny_model_dir, tmp_path, override, message):
     with pytest.raises(RecipeError, match=message.replace("(", r"\(")):
         _recipe(tiny_model_dir, tmp_path / "run", **override)
+
+
+def test_a_whole_number_temperature_is_read_as_the_float_the_sampler_takes(tiny_model_dir, tmp_path):
+    recipe = _recipe(tiny_model_dir, tmp_path / "run", temperature=2)
+    assert recipe.self_improve.temperature == 2.0 and isinstance(recipe.self_improve.temperature, float)
 
 
 def test_a_sampling_pass_cut_short_is_redone_on_resume(tiny_model_dir, tmp_path, monkeypatch):

@@ -37,6 +37,12 @@ class SelfImproveConfig:
             raise ValueError(f"keep: must be 'best' or 'all', got {self.keep!r}")
         if not 0 <= self.threshold <= 100:
             raise ValueError(f"threshold: is on a 0-100 scale, got {self.threshold}")
+        self.temperature = float(self.temperature)  # YAML's `2` is an int; transformers' sampler takes floats
+        if not self.temperature > 0:
+            raise ValueError(f"temperature: must be > 0 (answers are sampled), got {self.temperature}")
+        for name in ("num_samples", "max_new_tokens", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
 
 
 def rule_score(sample: dict[str, Any], completion: str) -> float | None:

@@ -42,8 +42,11 @@ def gate_min_items() -> int:
     return max((len(FORMS) - 1) * len(GENERAL.categories[c]) * len(cats) + j + 1 for j, c in enumerate(cats))
 
 
-def check_gate_items(n: int) -> None:
-    """Refuse a gate too small to ask every (category, form) cell, before any model is built."""
+def check_gate_items(n: int, batch_size: int = 1) -> None:
+    """Refuse a gate too small to ask every (category, form) cell, or an empty batch, before any model
+    is built."""
+    if batch_size < 1:
+        raise GateSizeError(f"the gate's batch size must be >= 1, got {batch_size}")
     if n < gate_min_items():
         raise GateSizeError(
             f"a gate of {n} items leaves (category, form) cells unasked; it needs at least "
@@ -135,7 +138,7 @@ def run_gate(model, processor, n: int = 1000, batch_size: int = 50, seed: int = 
     """Generate greedily on the gate probe and judge the result."""
     from currvl.models.generation import generate
 
-    check_gate_items(n)
+    check_gate_items(n, batch_size)
     samples = gate_probe(n, seed=seed)
     completions = generate(model, processor, samples, batch_size=batch_size, max_new_tokens=64)
     return gate_result(samples, completions, processor.tokenizer)

@@ -427,7 +427,7 @@ def pretrain_and_gate(
     from currvl.models import load_model
 
     if n:
-        check_gate_items(n)  # before the build, not after it
+        check_gate_items(n, batch_size)  # before the build, not after it
     out = pretrain_base(out_dir, cfg)
     if not n:
         return None
@@ -484,7 +484,7 @@ def gate_model(model: str, n: int = 1000, batch_size: int = 50, write: bool = Fa
     from currvl.models import load_model
     from currvl.models.loading import resolve_model_path
 
-    check_gate_items(n)
+    check_gate_items(n, batch_size)
     model_dir = Path(resolve_model_path(model))
     loaded, processor = load_model(model_dir)
     result = run_gate(loaded, processor, n=n, batch_size=batch_size)

@@ -148,6 +148,9 @@ def recipe_from_dict(
                 f"{where(source, lines, 'data.concepts')}: a stage asks about the concept (about: concept); "
                 "name the words that mark the domain's concepts (a synthetic world has its own)"
             )
+    _check_rewards(recipe.rewards, "rewards", source, lines)
+    for i, stage in enumerate(recipe.curriculum or []):
+        _check_rewards(stage.rewards, f"curriculum.{i}.rewards", source, lines)
     _check_trainer_keys(recipe.trainer, recipe.method, "trainer", source, lines)
     if recipe.curriculum is not None:
         _apportion_stages(recipe, lines)  # after the check: trainer.max_steps is a checked int now
@@ -161,6 +164,20 @@ def concept_words(recipe: Recipe) -> list[str]:
     from currvl.data.sources import source_concepts
 
     return list(recipe.data.concepts or source_concepts(recipe.data.train))
+
+
+def _check_rewards(names: list[str], key: str, source: str, lines: dict[str, int]) -> None:
+    """Known reward names (or `module:function`, imported when the trainer is built), so a typo in a
+    later curriculum stage or compare method fails at load, not after the earlier ones trained."""
+    from currvl.rewards import REWARD_NAMES
+
+    for i, name in enumerate(names):
+        if name not in REWARD_NAMES and ":" not in name:
+            hint = did_you_mean(name, list(REWARD_NAMES))
+            raise RecipeError(
+                f"{where(source, lines, f'{key}.{i}')}: unknown reward {name!r}{hint}; known rewards: "
+                f"{list(REWARD_NAMES)} or 'module.path:function'"
+            )
 
 
 def _check_trainer_keys(
@@ -204,8 +221,6 @@ def _check_self_improve(recipe: Recipe, lines: dict[str, int]) -> None:
         fail("data", "self-improvement follows RL training; needs method 'grpo' or 'rcpa'")
     if si.data is None:
         fail("data", "required (a general-purpose source, or a list of sources)")
-    if si.num_samples < 1:
-        fail("num_samples", f"must be >= 1, got {si.num_samples}")
     _check_trainer_keys(si.trainer, "sft", "self_improve.trainer", source, lines)
 
 

@@ -123,6 +123,9 @@ def load_compare_config(path: str | Path, quick: bool = False) -> CompareConfig:
         cfg.checkpoints = q.checkpoints if q.checkpoints is not None else cfg.checkpoints
         for m in cfg.methods:
             m.overrides = {**m.overrides, **(cfg.quick.overrides.get(m.name) or {})}
+    for i, m in enumerate(cfg.methods):
+        if m.source is not None:  # with the quick overrides, as the runs will be made
+            _check_derived_model(m, cfg.methods, where(str(path), lines, f"methods.{i}"))
     _check_chains(cfg, str(path), lines)
     budget = cfg.quick.budget if quick else cfg.budget
     if budget is not None:
@@ -130,6 +133,24 @@ def load_compare_config(path: str | Path, quick: bool = False) -> CompareConfig:
     cfg.curve_general_n = min(cfg.curve_general_n, cfg.general_n)  # the curve probe is a part of the probe
     cfg.curve_domain_n = min(cfg.curve_domain_n, cfg.domain_n)
     return cfg
+
+
+def _check_derived_model(m: MethodConfig, methods: list[MethodConfig], at: str) -> None:
+    """A model inside another method's run must be one that run writes (a stage's, the self-improved
+    one or the final one), or the compare would train every method of a seed and then stop on it."""
+    from currvl.training.curriculum import SELF_IMPROVE_FOLDER, stage_folder
+    from currvl.training.recipe import load_recipe
+
+    source = next(x for x in methods if x.name == m.source)
+    if source.recipe is None:
+        raise ConfigError(f"{at}.source: {m.source!r} is itself a model inside another run")
+    recipe = load_recipe(source.recipe, source.overrides)
+    stages = recipe.curriculum or []
+    models = [f"{stage_folder(k, s.name)}/final" for k, s in enumerate(stages)] if stages else ["final"]
+    if recipe.self_improve is not None:
+        models.append(f"{SELF_IMPROVE_FOLDER}/sft/final")
+    if (m.model or "final") not in models:
+        raise ConfigError(f"{at}.model: the {m.source!r} run writes no {m.model!r}; it writes {models}")
 
 
 def _recipe_path(recipe: str, config: Path) -> Path:
