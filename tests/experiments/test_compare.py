@@ -214,6 +214,13 @@ def test_compare_config_errors_name_file_line_and_field(tmp_path):
         f"methods:\n  - {{name: C, recipe: {recipe}}}\n  - {{name: C judge, source: C, model: stage0-judge/final}}\n"
     )
     assert load_compare_config(path).methods[1].model == "stage0-judge/final"
+    # a method's recipe as its overrides make it: checked at load, named by the compare's line
+    path.write_text(
+        f"methods:\n  - {{name: C, recipe: {recipe}}}\n"
+        f"  - {{name: D, recipe: {recipe}, overrides: {{rewards: [format, acuracy]}}}}\n"
+    )
+    with pytest.raises(ConfigError, match=r"c.yaml:3: methods.1: D: .*rewards.1: unknown reward 'acuracy'"):
+        load_compare_config(path)
 
 
 def test_the_collapse_section_reads_the_task_reward_not_trls_count():

@@ -123,9 +123,12 @@ def load_compare_config(path: str | Path, quick: bool = False) -> CompareConfig:
         cfg.checkpoints = q.checkpoints if q.checkpoints is not None else cfg.checkpoints
         for m in cfg.methods:
             m.overrides = {**m.overrides, **(cfg.quick.overrides.get(m.name) or {})}
-    for i, m in enumerate(cfg.methods):
-        if m.source is not None:  # with the quick overrides, as the runs will be made
-            _check_derived_model(m, cfg.methods, where(str(path), lines, f"methods.{i}"))
+    for i, m in enumerate(cfg.methods):  # with the quick overrides, as the runs will be made
+        at = where(str(path), lines, f"methods.{i}")
+        if m.recipe is not None:
+            _check_method_recipe(m, cfg.base, at)
+        if m.source is not None:
+            _check_derived_model(m, cfg.methods, at)
     _check_chains(cfg, str(path), lines)
     budget = cfg.quick.budget if quick else cfg.budget
     if budget is not None:
@@ -133,6 +136,17 @@ def load_compare_config(path: str | Path, quick: bool = False) -> CompareConfig:
     cfg.curve_general_n = min(cfg.curve_general_n, cfg.general_n)  # the curve probe is a part of the probe
     cfg.curve_domain_n = min(cfg.curve_domain_n, cfg.domain_n)
     return cfg
+
+
+def _check_method_recipe(m: MethodConfig, base: str, at: str) -> None:
+    """Load a method's recipe with its overrides now, so a bad one stops the compare before the base
+    is evaluated and the methods before it train."""
+    from currvl.training.recipe import load_recipe
+
+    try:
+        load_recipe(m.recipe, {"model.name_or_path": base, **m.overrides})  # type: ignore[arg-type]
+    except ConfigError as err:
+        raise ConfigError(f"{at}: {m.name}: {err}") from None
 
 
 def _check_derived_model(m: MethodConfig, methods: list[MethodConfig], at: str) -> None:
