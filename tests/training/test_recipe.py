@@ -146,3 +146,9 @@ def test_unknown_rewards_fail_at_load_in_any_stage(tmp_path):
         load_recipe(_write(tmp_path, BASE + "trainer:\n  max_steps: 90\n" + staged))
     recipe = load_recipe(_write(tmp_path, BASE + "rewards: [format, accuracy, my.module:reward]\n"))
     assert recipe.rewards[-1] == "my.module:reward"  # your own callable, imported when the trainer is built
+
+
+def test_a_stage_group_of_one_fails_at_load(tmp_path):
+    staged = STAGES.replace("{name: open, format: open,", "{name: open, format: open, num_generations: 1,")
+    with pytest.raises(RecipeError, match=r"stage 'open': num_generations must be >= 2"):
+        load_recipe(_write(tmp_path, BASE + "trainer:\n  max_steps: 90\n" + staged))

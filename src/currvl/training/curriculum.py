@@ -65,6 +65,11 @@ class Stage:
             raise ValueError(f"stage {self.name!r}: about must be one of {ABOUT}, got {self.about!r}")
         if self.about == "concept" and self.format == "open":
             raise ValueError(f"stage {self.name!r}: an open stage asks for the answer itself (about: answer)")
+        if self.num_generations is not None and self.num_generations < 2:
+            raise ValueError(
+                f"stage {self.name!r}: num_generations must be >= 2 (a group needs two rollouts to compare), "
+                f"got {self.num_generations}"
+            )
         if self.share is not None and not 0 < self.share <= 1:
             raise ValueError(f"stage {self.name!r}: share must be in (0, 1], got {self.share}")
 
