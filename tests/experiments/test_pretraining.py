@@ -334,3 +334,11 @@ def test_gate_n_zero_builds_without_gating(tmp_path, monkeypatch, capsys):
     )
     assert len(built) == 1 and built[0].lm_steps == 3
     assert "not gated (--gate-n 0)" in capsys.readouterr().out
+
+
+def test_a_negative_batch_size_knob_is_refused_before_the_build(tmp_path, monkeypatch, capsys):
+    from currvl.cli.main import main
+
+    monkeypatch.setattr(bp, "pretrain_base", _no_build)
+    assert main(["model", "pretrain", "--out", str(tmp_path / "b"), "--recall-batch-size", "-4"]) == 2
+    assert "--recall-batch-size: must be >= 0, got -4" in capsys.readouterr().err

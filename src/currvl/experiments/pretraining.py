@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from currvl.algorithms.vision_proxy import vision_batch, vision_heads, vision_losses
+from currvl.config.loader import ConfigError
 from currvl.data.prompts import prompt_messages, target_text
 from currvl.data.synthetic.constructions import constructions_text
 from currvl.data.synthetic.describe import describe_item
@@ -464,6 +465,10 @@ def run_pretraining(
     for name, value in knobs.items():
         if not hasattr(cfg, name):
             raise ValueError(f"{name}: not a knob of the base's pretraining")
+        if (
+            isinstance(value, int) and not isinstance(value, bool) and value < 0
+        ):  # before the build, not in it
+            raise ConfigError(f"--{name.replace('_', '-')}: must be >= 0, got {value}")
         setattr(cfg, name, value)
     if (out / STATE_FILE).exists():
         print(f"resuming the pretraining saved in {out / STATE_FILE}")
