@@ -152,3 +152,17 @@ def test_a_stage_group_of_one_fails_at_load(tmp_path):
     staged = STAGES.replace("{name: open, format: open,", "{name: open, format: open, num_generations: 1,")
     with pytest.raises(RecipeError, match=r"stage 'open': num_generations must be >= 2"):
         load_recipe(_write(tmp_path, BASE + "trainer:\n  max_steps: 90\n" + staged))
+
+
+def test_a_named_trainer_choice_with_a_typo_fails_at_load(tmp_path):
+    """`lr_scheduler_type: cosin` once failed only when TRL built the config; inside self_improve that
+    was after the whole RL run."""
+    with pytest.raises(
+        RecipeError,
+        match=r":7: trainer.lr_scheduler_type: 'cosin' is not one of its choices \(did you mean 'cosine'\?\)",
+    ):
+        load_recipe(_write(tmp_path, BASE + "trainer:\n  lr_scheduler_type: cosin\n"))
+    recipe = load_recipe(
+        _write(tmp_path, BASE + "trainer:\n  lr_scheduler_type: constant_with_warmup\n  optim: adamw_torch\n")
+    )
+    assert recipe.trainer["lr_scheduler_type"] == "constant_with_warmup"

@@ -107,6 +107,10 @@ def test_nothing_kept_leaves_the_rl_model_final(tiny_model_dir, tmp_path):
         ({"threshold": 850}, "self_improve.threshold: is on a 0-100 scale"),
         ({"trainer": {"learning_rat": 1e-7}}, "did you mean 'self_improve.trainer.learning_rate'"),
         ({"temprature": 1.0}, "did you mean 'self_improve.temperature'"),
+        (
+            {"trainer": {"lr_scheduler_type": "cosin"}},
+            "self_improve.trainer.lr_scheduler_type: 'cosin' is not",
+        ),
         ({"temperature": 0}, "temperature: must be > 0"),
         ({"max_new_tokens": 0}, "max_new_tokens: must be >= 1, got 0"),
         ({"batch_size": 0}, "batch_size: must be >= 1, got 0"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import typing
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -194,6 +195,21 @@ def _check_trainer_keys(
         numeric = any(accepts(annotation, t) for t in (float, int, bool)) and not accepts(annotation, str)
         if numeric and value is not None:
             trainer[key] = checked_value(value, annotation, at)
+        _check_choice(value, annotation, at)
+
+
+def _check_choice(value: Any, annotation: Any, at: str) -> None:
+    """A trainer field typed as one of TRL's named choices (`lr_scheduler_type`, `optim`, the
+    strategies) takes one of its names: a typo fails here, not when the trainer is built."""
+    choices = [
+        a for a in typing.get_args(annotation) or (annotation,) if isinstance(a, type) and issubclass(a, Enum)
+    ]
+    if not choices or not isinstance(value, str):
+        return
+    names = [str(e.value) for e in choices[0]]
+    if value not in names:
+        hint = did_you_mean(value, names)
+        raise RecipeError(f"{at}: {value!r} is not one of its choices{hint}: {names}")
 
 
 def _trainer_hints(method: str) -> dict[str, Any]:
