@@ -255,6 +255,23 @@ def test_eval_lmms_harness_with_our_domain_set(tiny_model_dir, tmp_path, monkeyp
     assert report["domain"]["n_before"] == 2 and report["meta"]["domain_source"] == "synthetic:scan"
 
 
+def test_eval_lmms_harness_refuses_a_bad_domain_before_running_lmms_eval(
+    tiny_model_dir, tmp_path, monkeypatch, capsys
+):
+    import subprocess
+
+    from currvl.evaluation import lmms_eval as le
+
+    calls: list = []
+    monkeypatch.setattr(le, "lmms_eval_available", lambda: True)
+    monkeypatch.setattr(subprocess, "run", _fake_lmms_eval(calls))
+    args = ["eval", "--harness", "lmms-eval", "--tasks", "mme", "--base", str(tiny_model_dir)]
+    args += ["--model", str(tiny_model_dir), "--domain", "synthetic:scan", "--domain-n", "0"]
+    assert main([*args, "--out", str(tmp_path / "lmms")]) == 2
+    assert "needs at least 1 sample" in capsys.readouterr().err
+    assert calls == []  # neither lmms-eval run started
+
+
 def test_a_forgetting_report_without_sizes_measures_the_full_probes(tmp_path, monkeypatch):
     """`currvl eval --base B --model M --domain D` with no sizes evaluates both models on 1,000
     general items and 500 domain items (what a 0.05 drop needs to show in the paired interval)."""

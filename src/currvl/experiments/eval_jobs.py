@@ -209,10 +209,17 @@ def evaluate_lmms_job(job: EvalJob) -> int:
             "--domain with --harness lmms-eval needs --base (it feeds the forgetting report)"
         )
     models = {"base": job.base, "tuned": job.model} if job.base else {"tuned": job.model}
-    if domain:  # checked before the (long) lmms-eval runs
+    samples: list[dict[str, Any]] = []
+    if domain:  # checked, and the split loaded, before the (long) lmms-eval runs
+        from currvl.evaluation.probe import domain_split
+
         for path in models.values():
             if lmms_eval.is_results_file(path):
                 raise EvalUsageError(f"--domain needs a checkpoint to evaluate, not a results file: {path}")
+        try:
+            samples = domain_split(domain, job.domain_n, split=job.split, image_root=job.image_root)
+        except ValueError as err:
+            raise EvalUsageError(f"--domain {domain}: {err}") from None
     if job.base:
         out = _report_out(job, "runs/lmms-eval")
     else:
@@ -243,9 +250,7 @@ def evaluate_lmms_job(job: EvalJob) -> int:
     results: dict[str, dict[str, Any]] = {label: {"general": r} for label, r in general.items()}
     if domain:
         from currvl.evaluation.evaluate import evaluate_model
-        from currvl.evaluation.probe import domain_split
 
-        samples = domain_split(domain, job.domain_n, split=job.split, image_root=job.image_root)
         for label, path in models.items():
             scored = evaluate_model(path, {"domain": samples}, **_load_kwargs(job))
             results[label]["domain"] = scored["domain"]
