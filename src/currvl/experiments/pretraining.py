@@ -465,9 +465,8 @@ def run_pretraining(
     for name, value in knobs.items():
         if not hasattr(cfg, name):
             raise ValueError(f"{name}: not a knob of the base's pretraining")
-        if (
-            isinstance(value, int) and not isinstance(value, bool) and value < 0
-        ):  # before the build, not in it
+        negative = isinstance(value, int) and not isinstance(value, bool) and value < 0
+        if negative:  # refused before the build, not at the stage that reads it
             raise ConfigError(f"--{name.replace('_', '-')}: must be >= 0, got {value}")
         setattr(cfg, name, value)
     if (out / STATE_FILE).exists():

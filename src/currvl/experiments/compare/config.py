@@ -123,12 +123,14 @@ def load_compare_config(path: str | Path, quick: bool = False) -> CompareConfig:
         cfg.checkpoints = q.checkpoints if q.checkpoints is not None else cfg.checkpoints
         for m in cfg.methods:
             m.overrides = {**m.overrides, **(cfg.quick.overrides.get(m.name) or {})}
-    for i, m in enumerate(cfg.methods):  # with the quick overrides, as the runs will be made
-        at = where(str(path), lines, f"methods.{i}")
-        if m.recipe is not None:
-            _check_method_recipe(m, cfg.base, at)
+    recipes = {  # with the quick overrides, as the runs will be made
+        m.name: _method_recipe(m, cfg.base, where(str(path), lines, f"methods.{i}"))
+        for i, m in enumerate(cfg.methods)
+        if m.recipe is not None
+    }
+    for i, m in enumerate(cfg.methods):
         if m.source is not None:
-            _check_derived_model(m, cfg.methods, at)
+            _check_derived_model(m, recipes.get(m.source), where(str(path), lines, f"methods.{i}"))
     _check_chains(cfg, str(path), lines)
     budget = cfg.quick.budget if quick else cfg.budget
     if budget is not None:
@@ -138,27 +140,24 @@ def load_compare_config(path: str | Path, quick: bool = False) -> CompareConfig:
     return cfg
 
 
-def _check_method_recipe(m: MethodConfig, base: str, at: str) -> None:
-    """Load a method's recipe with its overrides now, so a bad one stops the compare before the base
-    is evaluated and the methods before it train."""
+def _method_recipe(m: MethodConfig, base: str, at: str):
+    """A method's recipe with its overrides, loaded now, so a bad one stops the compare before the
+    base is evaluated and the methods before it train."""
     from currvl.training.recipe import load_recipe
 
-    try:
-        load_recipe(m.recipe, {"model.name_or_path": base, **m.overrides})  # type: ignore[arg-type]
+    try:  # the model is the compare's to set (as its run does): a recipe may leave it out
+        return load_recipe(m.recipe, {"model.name_or_path": base, **m.overrides})  # type: ignore[arg-type]
     except ConfigError as err:
         raise ConfigError(f"{at}: {m.name}: {err}") from None
 
 
-def _check_derived_model(m: MethodConfig, methods: list[MethodConfig], at: str) -> None:
+def _check_derived_model(m: MethodConfig, recipe, at: str) -> None:
     """A model inside another method's run must be one that run writes (a stage's, the self-improved
     one or the final one), or the compare would train every method of a seed and then stop on it."""
     from currvl.training.curriculum import SELF_IMPROVE_FOLDER, stage_folder
-    from currvl.training.recipe import load_recipe
 
-    source = next(x for x in methods if x.name == m.source)
-    if source.recipe is None:
+    if recipe is None:
         raise ConfigError(f"{at}.source: {m.source!r} is itself a model inside another run")
-    recipe = load_recipe(source.recipe, source.overrides)
     stages = recipe.curriculum or []
     models = [f"{stage_folder(k, s.name)}/final" for k, s in enumerate(stages)] if stages else ["final"]
     if recipe.self_improve is not None:
