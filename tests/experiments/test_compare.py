@@ -195,6 +195,9 @@ def test_compare_config_errors_name_file_line_and_field(tmp_path):
     path.write_text("base: currvl-base\ngeneral_n: many\n")
     with pytest.raises(ConfigError, match=r"c.yaml:2: general_n: expected <class 'int'>"):
         load_compare_config(path)
+    path.write_text("base: currvl-base\nseeds: []\n")
+    with pytest.raises(ConfigError, match=r"c.yaml:2: seeds: needs at least one seed"):
+        load_compare_config(path)
     path.write_text("methods:\n  - name: A\n    recipe: nowhere.yaml\n")
     with pytest.raises(ConfigError, match=r"c.yaml:2: methods.0.recipe: nowhere.yaml not found"):
         load_compare_config(path)

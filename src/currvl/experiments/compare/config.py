@@ -85,6 +85,8 @@ def load_compare_config(path: str | Path, quick: bool = False) -> CompareConfig:
     data, lines = read_config_file(path, "compare config")
     cfg = build_config(CompareConfig, data, str(path), lines, skip=("source",))
     cfg.source = str(path)
+    if not cfg.seeds:
+        raise ConfigError(f"{where(str(path), lines, 'seeds')}: needs at least one seed, e.g. [0, 1, 2]")
     names = [m.name for m in cfg.methods]
     if len(set(names)) != len(names):
         raise ConfigError(f"{where(str(path), lines, 'methods')}: method names must be unique, got {names}")
