@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from currvl.config.loader import ConfigError
 from currvl.data.prompts import target_text
 from currvl.evaluation.gate import (
-    GateSizeError,
     check_gate_items,
     gate_min_items,
     gate_probe,
@@ -44,7 +44,7 @@ def test_the_smallest_gate_asks_every_cell_and_one_item_less_does_not():
     assert len({(s["category"], s["form"]) for s in gate_probe(n - 1)}) == 14
     check_gate_items(n)
     for too_few in (n - 1, 0, -5):
-        with pytest.raises(GateSizeError, match=f"at least {n} general items"):
+        with pytest.raises(ConfigError, match=f"at least {n} general items"):
             check_gate_items(too_few)
     readme = (Path(__file__).parents[2] / "README.md").read_text()
     assert f"at least {n} items, so that every category meets" in readme

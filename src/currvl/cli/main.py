@@ -479,7 +479,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     from currvl.config.loader import ConfigError
     from currvl.data.validation import DataValidationError
-    from currvl.evaluation.gate import GateSizeError
     from currvl.experiments.eval_jobs import EvalUsageError
     from currvl.training.console import set_verbose
 
@@ -491,7 +490,6 @@ def main(argv: list[str] | None = None) -> int:
         ConfigError,
         DataValidationError,
         EvalUsageError,
-        GateSizeError,
         FileExistsError,
         FileNotFoundError,
     ) as err:  # recipes and compare configs

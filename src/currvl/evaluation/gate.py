@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from currvl.config.loader import ConfigError
 from currvl.data.formats import answer_pools, to_choice, to_judge
 from currvl.data.synthetic import GENERAL, make_samples
 
@@ -30,10 +31,6 @@ class GateThresholds:
     max_run: int = 8
 
 
-class GateSizeError(ValueError):
-    """A gate asked on too few items to reach every (category, form) cell."""
-
-
 def gate_min_items() -> int:
     """The fewest probe items that ask every category in every form, so a verdict never rests on
     missing cells: categories interleave round-robin, and the category at position j with L classes
@@ -46,9 +43,9 @@ def check_gate_items(n: int, batch_size: int = 1) -> None:
     """Refuse a gate too small to ask every (category, form) cell, or an empty batch, before any model
     is built."""
     if batch_size < 1:
-        raise GateSizeError(f"the gate's batch size must be >= 1, got {batch_size}")
+        raise ConfigError(f"the gate's batch size must be >= 1, got {batch_size}")
     if n < gate_min_items():
-        raise GateSizeError(
+        raise ConfigError(
             f"a gate of {n} items leaves (category, form) cells unasked; it needs at least "
             f"{gate_min_items()} general items"
         )

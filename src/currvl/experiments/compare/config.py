@@ -125,32 +125,34 @@ def load_compare_config(path: str | Path, quick: bool = False) -> CompareConfig:
         cfg.checkpoints = q.checkpoints if q.checkpoints is not None else cfg.checkpoints
         for m in cfg.methods:
             m.overrides = {**m.overrides, **(cfg.quick.overrides.get(m.name) or {})}
-    recipes = {  # with the quick overrides, as the runs will be made
-        m.name: _method_recipe(m, cfg.base, where(str(path), lines, f"methods.{i}"))
-        for i, m in enumerate(cfg.methods)
-        if m.recipe is not None
-    }
+    recipes = method_recipes(cfg, lines)  # with the quick overrides, as the runs will be made
     for i, m in enumerate(cfg.methods):
         if m.source is not None:
             _check_derived_model(m, recipes.get(m.source), where(str(path), lines, f"methods.{i}"))
     _check_chains(cfg, str(path), lines)
     budget = cfg.quick.budget if quick else cfg.budget
     if budget is not None:
-        check_budgets(cfg, budget, str(path), lines)
+        check_budgets(cfg, budget, str(path), lines, recipes)
     cfg.curve_general_n = min(cfg.curve_general_n, cfg.general_n)  # the curve probe is a part of the probe
     cfg.curve_domain_n = min(cfg.curve_domain_n, cfg.domain_n)
     return cfg
 
 
-def _method_recipe(m: MethodConfig, base: str, at: str):
-    """A method's recipe with its overrides, loaded now, so a bad one stops the compare before the
-    base is evaluated and the methods before it train."""
+def method_recipes(cfg: CompareConfig, lines: dict[str, int] | None = None) -> dict[str, Any]:
+    """Every recipe method's recipe with its overrides and the base as its model (the compare sets
+    it, as its run does: a recipe may leave it out); a bad one is named by the compare's file and
+    line, so it stops the compare before the base is evaluated and the methods before it train."""
     from currvl.training.recipe import load_recipe
 
-    try:  # the model is the compare's to set (as its run does): a recipe may leave it out
-        return load_recipe(m.recipe, {"model.name_or_path": base, **m.overrides})  # type: ignore[arg-type]
-    except ConfigError as err:
-        raise ConfigError(f"{at}: {m.name}: {err}") from None
+    recipes = {}
+    for i, m in enumerate(cfg.methods):
+        if m.recipe is None:
+            continue
+        try:
+            recipes[m.name] = load_recipe(m.recipe, {"model.name_or_path": cfg.base, **m.overrides})
+        except ConfigError as err:
+            raise ConfigError(f"{where(cfg.source, lines or {}, f'methods.{i}')}: {m.name}: {err}") from None
+    return recipes
 
 
 def _check_derived_model(m: MethodConfig, recipe, at: str) -> None:
@@ -242,19 +244,11 @@ def recipe_prompts(recipe, domain: str) -> int | None:
     return round(steps * batch // int(t["num_generations"]) * share)
 
 
-def method_prompts(cfg: CompareConfig) -> dict[str, int | None]:
+def method_prompts(cfg: CompareConfig, recipes: dict[str, Any] | None = None) -> dict[str, int | None]:
     """Every method's domain prompts (a start_from method's include its warm start's; a model inside
-    another method's run has none of its own: None)."""
-    from currvl.training.recipe import load_recipe
-
-    own = {
-        # the model is the compare's to set (as its run does): a recipe may leave it out
-        m.name: recipe_prompts(
-            load_recipe(m.recipe, {"model.name_or_path": cfg.base, **m.overrides}), cfg.domain
-        )
-        for m in cfg.methods
-        if m.recipe
-    }
+    another method's run has none of its own: None), from `method_recipes` (loaded when not given)."""
+    recipes = method_recipes(cfg) if recipes is None else recipes
+    own = {name: recipe_prompts(recipe, cfg.domain) for name, recipe in recipes.items()}
     out: dict[str, int | None] = {}
     for m in start_order(cfg.methods):
         start = out.get(m.start_from) if m.start_from else 0
@@ -262,9 +256,11 @@ def method_prompts(cfg: CompareConfig) -> dict[str, int | None]:
     return {m.name: out.get(m.name) for m in cfg.methods}
 
 
-def check_budgets(cfg: CompareConfig, budget: int, source: str, lines: dict[str, int]) -> None:
+def check_budgets(
+    cfg: CompareConfig, budget: int, source: str, lines: dict[str, int], recipes: dict[str, Any] | None = None
+) -> None:
     """Refuse a compare whose matched methods do not train on about `budget` domain prompts."""
-    prompts = method_prompts(cfg)
+    prompts = method_prompts(cfg, recipes)
     for i, m in enumerate(cfg.methods):
         if m.recipe is None or not m.matched:
             continue
