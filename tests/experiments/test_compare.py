@@ -224,6 +224,12 @@ def test_compare_config_errors_name_file_line_and_field(tmp_path):
     )
     with pytest.raises(ConfigError, match=r"c.yaml:3: methods.1: D: .*rewards.1: unknown reward 'acuracy'"):
         load_compare_config(path)
+    path.write_text(
+        f"methods:\n  - {{name: C, recipe: {recipe}}}\n"
+        f"  - {{name: D, recipe: {recipe}, overrides: {{trainer.per_device_train_batch_size: 6}}}}\n"
+    )
+    with pytest.raises(ConfigError, match=r"c.yaml:3: methods.1: D: .*not whole groups of num_generations 4"):
+        load_compare_config(path)
 
 
 def test_the_collapse_section_reads_the_task_reward_not_trls_count():

@@ -18,7 +18,7 @@ def test_shipped_recipes_build_their_trl_config(path, tmp_path):
     CPU as CI runs it."""
     from trl import GRPOConfig, SFTConfig
 
-    from currvl.training.builders import default_trainer_args
+    from currvl.training.recipe import default_trainer_args
 
     recipe = load_recipe(path)
     targs = {**default_trainer_args(recipe.method, on_gpu=False), **recipe.trainer}
@@ -166,3 +166,47 @@ def test_a_named_trainer_choice_with_a_typo_fails_at_load(tmp_path):
         _write(tmp_path, BASE + "trainer:\n  lr_scheduler_type: constant_with_warmup\n  optim: adamw_torch\n")
     )
     assert recipe.trainer["lr_scheduler_type"] == "constant_with_warmup"
+
+
+def test_a_batch_that_splits_a_group_fails_at_load(tmp_path, monkeypatch):
+    """TRL refuses a generation batch of split groups only when it builds the config; in a compare that
+    was after the base evaluation and every earlier method. Counted over the launcher's processes."""
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    bad = "trainer:\n  per_device_train_batch_size: 6\n  num_generations: 4\n"
+    with pytest.raises(
+        RecipeError,
+        match=r":8: trainer.num_generations: a generation samples 6 rollouts \(per_device_train_batch_size 6 "
+        r"x 1 process\(es\) x 1 steps per generation\), not whole groups of num_generations 4",
+    ):
+        load_recipe(_write(tmp_path, BASE + bad))
+    # the group size left at currvl's default (4): the batch's line is named
+    with pytest.raises(RecipeError, match=r":7: trainer.per_device_train_batch_size: a generation samples 2"):
+        load_recipe(_write(tmp_path, BASE + "trainer:\n  per_device_train_batch_size: 2\n"))
+    split = "trainer:\n  per_device_train_batch_size: 2\n  num_generations: 4\n"
+    monkeypatch.setenv("WORLD_SIZE", "2")  # 2 processes x 2: TRL spreads a group over them
+    assert load_recipe(_write(tmp_path, BASE + split)).trainer["num_generations"] == 4
+    ds = split + "rollout:\n  dynamic_sampling: {max_rounds: 3}\n"  # but dynamic sampling needs it whole
+    with pytest.raises(
+        RecipeError, match=r":8: trainer.num_generations: dynamic sampling needs whole groups"
+    ):
+        load_recipe(_write(tmp_path, BASE + ds))
+    monkeypatch.delenv("WORLD_SIZE")
+    with pytest.raises(RecipeError, match="steps_per_generation, not both"):
+        load_recipe(
+            _write(tmp_path, BASE + "trainer:\n  generation_batch_size: 8\n  steps_per_generation: 2\n")
+        )
+    with pytest.raises(
+        RecipeError, match=r":7: trainer.generation_batch_size: 12 rollouts is not a multiple"
+    ):
+        load_recipe(_write(tmp_path, BASE + "trainer:\n  generation_batch_size: 12\n"))  # of 8 a step
+    assert load_recipe(_write(tmp_path, BASE + "trainer:\n  generation_batch_size: 16\n")).method == "grpo"
+
+
+def test_a_stage_group_that_splits_the_batch_fails_at_load(tmp_path):
+    staged = STAGES.replace("{name: open, format: open,", "{name: open, format: open, num_generations: 3,")
+    with pytest.raises(
+        RecipeError, match=r":12: curriculum.2.num_generations: a generation samples 16 rollouts"
+    ):
+        load_recipe(
+            _write(tmp_path, BASE + "trainer:\n  max_steps: 90\n  per_device_train_batch_size: 16\n" + staged)
+        )

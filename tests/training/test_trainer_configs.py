@@ -13,10 +13,10 @@ from trl import GRPOConfig
 from currvl.algorithms.dynamic_sampling import DynamicSamplingConfig
 from currvl.algorithms.rcpa import RCPAConfig
 from currvl.data.synthetic import make_samples
-from currvl.training.builders import build_trainer, default_trainer_args, rl_trainer_config
+from currvl.training.builders import build_trainer, rl_trainer_config
 from currvl.training.grpo import CurrvlGRPOTrainer
 from currvl.training.rcpa import CurrvlRCPATrainer
-from currvl.training.recipe import RecipeError, load_recipe, recipe_from_dict
+from currvl.training.recipe import RecipeError, default_trainer_args, load_recipe, recipe_from_dict
 from currvl.training.trainer_configs import CurrvlGRPOConfig, CurrvlRCPAConfig
 
 CPU = {"use_cpu": True, "bf16": False, "report_to": "none"}

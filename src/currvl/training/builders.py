@@ -19,7 +19,7 @@ from currvl.algorithms.signals import ZERO_VARIANCE_TASK_KEY
 from currvl.data.sources import load_source
 from currvl.models.loading import load_model
 from currvl.training.datasets import to_grpo_dataset, to_sft_dataset
-from currvl.training.recipe import Recipe
+from currvl.training.recipe import Recipe, default_trainer_args
 
 if TYPE_CHECKING:  # trl loads slowly: the CLI imports this module before it needs TRL
     from currvl.training.trainer_configs import CurrvlGRPOConfig
@@ -52,25 +52,6 @@ def prepare_output_dir(output_dir: str | Path, *, overwrite: bool = False, resum
     out.mkdir(parents=True, exist_ok=True)
     claim_for_launch(out)
     return out
-
-
-def default_trainer_args(method: str, on_gpu: bool) -> dict[str, Any]:
-    """Settings that make a recipe run sensibly on this hardware; anything in `trainer:` overrides them."""
-    args: dict[str, Any] = {
-        "logging_steps": 1,
-        "save_strategy": "steps",
-        "save_steps": 50,
-        "report_to": ["tensorboard"],
-        "bf16": on_gpu,
-        "use_cpu": not on_gpu,
-        "dataloader_num_workers": 0,
-        "remove_unused_columns": False,
-    }
-    if method in ("grpo", "rcpa"):
-        args.update(
-            {"num_generations": 4, "max_completion_length": 64, "beta": 0.04, "log_completions": False}
-        )
-    return args
 
 
 def build_trainer(

@@ -7,6 +7,7 @@ fails with `FILE:LINE: key.path: problem` (and a did-you-mean), so a typo never 
 from __future__ import annotations
 
 import dataclasses
+import os
 import typing
 from dataclasses import dataclass, field
 from enum import Enum
@@ -101,6 +102,25 @@ class Recipe:
     source: str = "<memory>"  # where the recipe came from, for messages
 
 
+def default_trainer_args(method: str, on_gpu: bool) -> dict[str, Any]:
+    """Settings that make a recipe run sensibly on this hardware; anything in `trainer:` overrides them."""
+    args: dict[str, Any] = {
+        "logging_steps": 1,
+        "save_strategy": "steps",
+        "save_steps": 50,
+        "report_to": ["tensorboard"],
+        "bf16": on_gpu,
+        "use_cpu": not on_gpu,
+        "dataloader_num_workers": 0,
+        "remove_unused_columns": False,
+    }
+    if method in ("grpo", "rcpa"):
+        args.update(
+            {"num_generations": 4, "max_completion_length": 64, "beta": 0.04, "log_completions": False}
+        )
+    return args
+
+
 def _trainer_fields(method: str) -> set[str]:
     from trl import GRPOConfig, SFTConfig
 
@@ -155,6 +175,8 @@ def recipe_from_dict(
     _check_trainer_keys(recipe.trainer, recipe.method, "trainer", source, lines)
     if recipe.curriculum is not None:
         _apportion_stages(recipe, lines)  # after the check: trainer.max_steps is a checked int now
+    if recipe.method != "sft":
+        _check_whole_groups(recipe, lines)
     if recipe.self_improve is not None:
         _check_self_improve(recipe, lines)
     return recipe
@@ -224,6 +246,58 @@ def _trainer_hints(method: str) -> dict[str, Any]:
         except Exception:  # a base whose annotations do not resolve: skip its fields
             continue
     return hints
+
+
+def _check_whole_groups(recipe: Recipe, lines: dict[str, int]) -> None:
+    """A step's rollouts hold whole groups of `num_generations` (TRL's rule over all processes; dynamic
+    sampling's over each process), in every curriculum stage. TRL checks it only when it builds the
+    config, which in a compare is after the base evaluation and the earlier methods. The processes are
+    the launcher's (`WORLD_SIZE`; a plain `currvl train` or a compare runs on one)."""
+    from trl import GRPOConfig
+
+    source = recipe.source
+    trainer = {f.name: f.default for f in dataclasses.fields(GRPOConfig)}  # TRL's, then currvl's defaults
+    trainer.update(default_trainer_args(recipe.method, on_gpu=False))
+    trainer.update({k: v for k, v in recipe.trainer.items() if v is not None})  # None: the default
+    per_device = trainer["per_device_train_batch_size"]
+    steps = trainer.get("steps_per_generation") or trainer["gradient_accumulation_steps"]
+    processes = int(os.environ.get("WORLD_SIZE", "1"))
+    if trainer.get("generation_batch_size") and trainer.get("steps_per_generation"):
+        raise RecipeError(
+            f"{where(source, lines, 'trainer.generation_batch_size')}: give generation_batch_size or "
+            "steps_per_generation, not both"
+        )
+    rollouts = trainer.get("generation_batch_size") or per_device * processes * steps
+    if rollouts % (per_device * processes):
+        raise RecipeError(
+            f"{where(source, lines, 'trainer.generation_batch_size')}: {rollouts} rollouts is not a multiple "
+            f"of the batch a step trains on (per_device_train_batch_size {per_device} x {processes} process(es))"
+        )
+    made_of = (
+        f"generation_batch_size {rollouts}"
+        if trainer.get("generation_batch_size")
+        else f"per_device_train_batch_size {per_device} x {processes} process(es) x {steps} steps per generation"
+    )
+    local = rollouts // processes
+    sizes = [("trainer.num_generations", trainer["num_generations"])]
+    if recipe.curriculum is not None:  # each stage's own group size, or the trainer's
+        sizes = [
+            (f"curriculum.{i}.num_generations", s.num_generations) if s.num_generations else sizes[0]
+            for i, s in enumerate(recipe.curriculum)
+        ]
+    for key, size in sizes:
+        written = key in lines or key.startswith("curriculum")  # else the group size is the default
+        at = where(source, lines, key if written else "trainer.per_device_train_batch_size")
+        if rollouts % size:
+            raise RecipeError(
+                f"{at}: a generation samples {rollouts} rollouts ({made_of}), not whole groups of "
+                f"num_generations {size}; make the batch a multiple of the group size"
+            )
+        if recipe.rollout.dynamic_sampling is not None and local % size:
+            raise RecipeError(
+                f"{at}: dynamic sampling needs whole groups on each process: {local} rollouts a process "
+                f"(per_device_train_batch_size x steps per generation) is not a multiple of num_generations {size}"
+            )
 
 
 def _check_self_improve(recipe: Recipe, lines: dict[str, int]) -> None:

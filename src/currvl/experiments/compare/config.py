@@ -229,7 +229,7 @@ def recipe_prompts(recipe, domain: str) -> int | None:
     global batch (or epochs x items without max_steps) times the domain's share of its data (replay
     mixes in general items). None when the recipe does not say (a dataset of unknown size and no
     max_steps). One process; gradient accumulation counted."""
-    from currvl.training.builders import default_trainer_args
+    from currvl.training.recipe import default_trainer_args
 
     t = {**default_trainer_args(recipe.method, on_gpu=False), **recipe.trainer}
     batch = int(t.get("per_device_train_batch_size", 8)) * int(t.get("gradient_accumulation_steps", 1))
