@@ -121,6 +121,18 @@ def default_trainer_args(method: str, on_gpu: bool) -> dict[str, Any]:
     return args
 
 
+def trainer_settings(recipe: Recipe) -> dict[str, Any]:
+    """Every trainer field as the run will see it: TRL's defaults, then currvl's, then the recipe's
+    `trainer:` (a null there keeps the default)."""
+    from trl import GRPOConfig, SFTConfig
+
+    cls = SFTConfig if recipe.method == "sft" else GRPOConfig
+    settings = {f.name: f.default for f in dataclasses.fields(cls)}
+    settings.update(default_trainer_args(recipe.method, on_gpu=False))
+    settings.update({k: v for k, v in recipe.trainer.items() if v is not None})
+    return settings
+
+
 def _trainer_fields(method: str) -> set[str]:
     from trl import GRPOConfig, SFTConfig
 
@@ -253,12 +265,7 @@ def _check_whole_groups(recipe: Recipe, lines: dict[str, int]) -> None:
     sampling's over each process), in every curriculum stage. TRL checks it only when it builds the
     config, which in a compare is after the base evaluation and the earlier methods. The processes are
     the launcher's (`WORLD_SIZE`; a plain `currvl train` or a compare runs on one)."""
-    from trl import GRPOConfig
-
-    source = recipe.source
-    trainer = {f.name: f.default for f in dataclasses.fields(GRPOConfig)}  # TRL's, then currvl's defaults
-    trainer.update(default_trainer_args(recipe.method, on_gpu=False))
-    trainer.update({k: v for k, v in recipe.trainer.items() if v is not None})  # None: the default
+    source, trainer = recipe.source, trainer_settings(recipe)
     per_device = trainer["per_device_train_batch_size"]
     steps = trainer.get("steps_per_generation") or trainer["gradient_accumulation_steps"]
     processes = int(os.environ.get("WORLD_SIZE", "1"))

@@ -229,16 +229,16 @@ def recipe_prompts(recipe, domain: str) -> int | None:
     global batch (or epochs x items without max_steps) times the domain's share of its data (replay
     mixes in general items). None when the recipe does not say (a dataset of unknown size and no
     max_steps). One process; gradient accumulation counted."""
-    from currvl.training.recipe import default_trainer_args
+    from currvl.training.recipe import trainer_settings
 
-    t = {**default_trainer_args(recipe.method, on_gpu=False), **recipe.trainer}
-    batch = int(t.get("per_device_train_batch_size", 8)) * int(t.get("gradient_accumulation_steps", 1))
-    steps = int(t.get("max_steps", -1))
+    t = trainer_settings(recipe)
+    batch = int(t["per_device_train_batch_size"]) * int(t["gradient_accumulation_steps"])
+    steps = int(t["max_steps"])
     items, share = _domain_share(recipe.data.train, domain)
     if recipe.method == "sft":
         if steps > 0:
             return round(steps * batch * share)
-        return None if items is None else round(float(t.get("num_train_epochs", 3.0)) * items * share)
+        return None if items is None else round(float(t["num_train_epochs"]) * items * share)
     if steps <= 0:
         return None
     return round(steps * batch // int(t["num_generations"]) * share)
