@@ -298,3 +298,44 @@ def test_a_missing_model_folder_is_named_not_looked_up_on_the_hub(tmp_path, caps
     missing = tmp_path / "runs" / "sft" / "final"
     assert main(["eval", "--model", str(missing), "--data", "synthetic:general:2"]) == 2
     assert f"no model folder at {missing}" in capsys.readouterr().err
+
+
+def test_make_synthetic_refuses_an_unknown_world_before_writing_and_overwrites_on_request(tmp_path, capsys):
+    out = tmp_path / "d"
+    assert main(["data", "make-synthetic", "--world", "nope", "--out", str(out)]) == 2
+    assert "not a synthetic world; known: general, scan" in capsys.readouterr().err and not out.exists()
+    args = ["data", "make-synthetic", "--out", str(out), "--n-train", "3", "--n-test", "2"]
+    assert main(args) == 0
+    assert main(args) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert main([*args, "--overwrite"]) == 0
+    with pytest.raises(SystemExit):
+        main(["data", "make-synthetic", "--out", str(out), "--n-train", "-3"])
+
+
+def test_validate_a_folder_checks_each_jsonl_file(tmp_path, capsys):
+    main(["data", "make-synthetic", "--out", str(tmp_path / "d"), "--n-train", "3", "--n-test", "2"])
+    capsys.readouterr()
+    assert main(["data", "validate", str(tmp_path / "d")]) == 0
+    printed = capsys.readouterr().out
+    assert "train.jsonl: 3 samples" in printed and "test.jsonl: 2 samples" in printed
+    (tmp_path / "d" / "bad.jsonl").write_text('{"question": "q", "answer": "", "task": "text"}\n')
+    assert main(["data", "validate", str(tmp_path / "d")]) == 1
+    assert main(["data", "validate", str(tmp_path / "nothing-here")]) == 2
+
+
+def test_a_malformed_set_is_a_one_line_error(tmp_path, capsys):
+    assert main(["train", str(tmp_path / "r.yaml"), "--set", "trainer.max_steps"]) == 2
+    assert capsys.readouterr().err.startswith("error: --set expects KEY=VALUE")
+
+
+def test_ctrl_c_in_a_compare_says_to_rerun_it_not_to_pass_resume(tmp_path, monkeypatch, capsys):
+    from currvl.training.reliability import TrainingInterrupted
+
+    def interrupted(*args, **kwargs):
+        raise TrainingInterrupted(tmp_path / "runs" / "GRPO-seed0", 7, None)
+
+    monkeypatch.setattr("currvl.experiments.compare.run.run_compare_file", interrupted)
+    assert main(["compare", str(tmp_path / "c.yaml")]) == 130
+    err = capsys.readouterr().err
+    assert "stopped at step 7" in err and "Rerun the same command" in err and "--resume" not in err

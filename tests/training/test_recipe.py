@@ -144,8 +144,10 @@ def test_unknown_rewards_fail_at_load_in_any_stage(tmp_path):
     )
     with pytest.raises(RecipeError, match=r":11: curriculum.2.rewards.2: unknown reward 'lenght'"):
         load_recipe(_write(tmp_path, BASE + "trainer:\n  max_steps: 90\n" + staged))
-    recipe = load_recipe(_write(tmp_path, BASE + "rewards: [format, accuracy, my.module:reward]\n"))
-    assert recipe.rewards[-1] == "my.module:reward"  # your own callable, imported when the trainer is built
+    own = (
+        "currvl.rewards.rule_rewards:format_reward"  # your own callable: it must import when the recipe loads
+    )
+    assert load_recipe(_write(tmp_path, BASE + f"rewards: [format, accuracy, '{own}']\n")).rewards[-1] == own
 
 
 def test_a_stage_group_of_one_fails_at_load(tmp_path):
@@ -210,3 +212,30 @@ def test_a_stage_group_that_splits_the_batch_fails_at_load(tmp_path):
         load_recipe(
             _write(tmp_path, BASE + "trainer:\n  max_steps: 90\n  per_device_train_batch_size: 16\n" + staged)
         )
+
+
+def test_an_unknown_dtype_is_refused_at_load_with_its_line(tmp_path):
+    p = _write(
+        tmp_path, "method: grpo\nmodel:\n  name_or_path: m\n  dtype: float33\ndata:\n  train: d.jsonl\n"
+    )
+    with pytest.raises(RecipeError, match=rf"{p}:4: model.dtype: unknown dtype 'float33'.*float32"):
+        load_recipe(p)
+
+
+def test_an_own_reward_must_import_at_load_and_is_found_in_the_working_directory(tmp_path, monkeypatch):
+    """`module:function` is imported when the recipe loads (a typo fails before anything trains); a
+    module beside the user's recipe imports though the `currvl` command's sys.path lacks the folder."""
+    import sys
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", ".", str(tmp_path))])
+    (tmp_path / "my_rewards_mod.py").write_text(
+        "def paid(completions, **kw):\n    return [1.0] * len(completions)\n"
+    )
+    good = _write(tmp_path, BASE + "rewards: [format, 'my_rewards_mod:paid']\n")
+    assert load_recipe(good).rewards == ["format", "my_rewards_mod:paid"]
+    bad = _write(tmp_path, BASE + "rewards: [format, 'my_rewards_mod:unpaid']\n")
+    with pytest.raises(
+        RecipeError, match=rf"{bad}:6: rewards.1: reward 'my_rewards_mod:unpaid': cannot import"
+    ):
+        load_recipe(bad)

@@ -143,3 +143,36 @@ def test_a_users_files_mix_with_pictures_drawn_in_memory(tmp_path):
         expected = np.asarray(open_image(s["image"]))
         assert np.array_equal(np.asarray(sft[i]["images"][0].convert("RGB")), expected)
         assert np.array_equal(np.asarray(grpo[i]["image"].convert("RGB")), expected)
+
+
+def test_resume_refuses_a_recipe_the_run_was_not_started_with(tiny_model_dir, tmp_path):
+    """--resume on a run whose recipe.yaml says otherwise (a larger budget) is refused before any model
+    loads, and leaves recipe.yaml as it was; --resume and --overwrite together are refused too."""
+    import yaml
+
+    from currvl.training.recipe import RecipeError
+    from currvl.training.run import _recipe_dict
+
+    out = tmp_path / "run"
+    out.mkdir()
+    saved = _recipe_dict(_sft_recipe(tiny_model_dir, out, max_steps=3))
+    (out / "recipe.yaml").write_text(yaml.safe_dump(saved, sort_keys=False))
+    with pytest.raises(RecipeError, match=r"started with another recipe \(trainer.max_steps: 3 -> 5\)"):
+        train(_sft_recipe(tiny_model_dir, out, max_steps=5), resume=True)
+    assert yaml.safe_load((out / "recipe.yaml").read_text())["trainer"]["max_steps"] == 3
+    with pytest.raises(RecipeError, match="pass one"):
+        train(_sft_recipe(tiny_model_dir, out, max_steps=3), resume=True, overwrite=True)
+
+
+def test_a_run_that_fails_before_training_leaves_no_folder_to_overwrite(tmp_path):
+    """A model folder that does not load (here: empty) fails the run; the output folder it had claimed
+    is removed, so the corrected command needs no --overwrite. A missing one fails before any folder."""
+    not_a_model = tmp_path / "empty_model"
+    not_a_model.mkdir()
+    out = tmp_path / "runs" / "sft"
+    with pytest.raises(ValueError, match="Unrecognized model"):  # transformers' own words
+        train(_sft_recipe(not_a_model, out))
+    assert not out.exists()
+    with pytest.raises(FileNotFoundError, match="no model folder"):
+        train(_sft_recipe(tmp_path / "runs" / "no-such-model", out))
+    assert not out.exists()

@@ -15,11 +15,20 @@ import yaml
 from currvl.experiments.eval_jobs import DEFAULT_DOMAIN_N, DEFAULT_GENERAL_N
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
 def _parse_overrides(pairs: list[str]) -> dict[str, Any]:
     out = {}
     for pair in pairs:
         if "=" not in pair:
-            raise SystemExit(f"--set expects KEY=VALUE, got {pair!r}")
+            from currvl.config.loader import ConfigError
+
+            raise ConfigError(f"--set expects KEY=VALUE, got {pair!r}")
         key, value = pair.split("=", 1)
         out[key] = yaml.safe_load(value)
     return out
@@ -46,16 +55,26 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from currvl.experiments.compare.run import run_compare_file
+    from currvl.training.reliability import TrainingInterrupted
 
-    report = run_compare_file(
-        args.config,
-        quick=args.quick,
-        seeds=args.seeds,
-        output_dir=args.out,
-        base=args.base,
-        overwrite=args.overwrite,
-        methods=args.methods,
-    )
+    try:
+        report = run_compare_file(
+            args.config,
+            quick=args.quick,
+            seeds=args.seeds,
+            output_dir=args.out,
+            base=args.base,
+            overwrite=args.overwrite,
+            methods=args.methods,
+        )
+    except TrainingInterrupted as stop:  # Ctrl-C: the compare has no --resume; a rerun continues it
+        print(
+            f"compare interrupted: {stop.output_dir} stopped at step {stop.step}. Rerun the same command "
+            "(without --overwrite) to continue: finished runs and evaluations are kept, and this run "
+            "resumes from its last checkpoint.",
+            file=sys.stderr,
+        )
+        return 130
     print(report.read_text())
     return 0
 
@@ -93,10 +112,23 @@ def cmd_self_improve(args: argparse.Namespace) -> int:
 
 
 def cmd_make_synthetic(args: argparse.Namespace) -> int:
-    from currvl.data.synthetic import write_synthetic
+    from currvl.data.synthetic import EXTRA_WORLDS, WORLDS, write_synthetic
 
+    known = [*WORLDS, *EXTRA_WORLDS]
+    if args.world not in known:  # before anything is written
+        print(
+            f"error: --world {args.world!r}: not a synthetic world; known: {', '.join(known)}",
+            file=sys.stderr,
+        )
+        return 2
     paths = write_synthetic(
-        args.out, args.world, args.n_train, args.n_test, seed=args.seed, image_size=args.image_size
+        args.out,
+        args.world,
+        args.n_train,
+        args.n_test,
+        seed=args.seed,
+        image_size=args.image_size,
+        overwrite=args.overwrite,
     )
     for split, path in paths.items():
         print(f"{split}: {path}")
@@ -107,15 +139,22 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from currvl.data.io import read_jsonl
     from currvl.data.validation import DataValidationError
 
-    try:
-        samples = read_jsonl(args.file, args.image_root, validate=True, on_error="fail")
-    except DataValidationError as err:
-        for problem in err.problems:
-            print(problem)
-        print(f"{len(err.problems)} problem(s) in {args.file}", file=sys.stderr)
-        return 1
-    print(f"{args.file}: {len(samples)} samples, no problems")
-    return 0
+    target = Path(args.file)
+    files = sorted(target.glob("*.jsonl")) if target.is_dir() else [target]
+    if not files:
+        raise FileNotFoundError(f"{target}: a folder with no .jsonl file in it")
+    status = 0
+    for file in files:
+        try:
+            samples = read_jsonl(file, args.image_root, validate=True, on_error="fail")
+        except DataValidationError as err:
+            for problem in err.problems:
+                print(problem)
+            print(f"{len(err.problems)} problem(s) in {file}", file=sys.stderr)
+            status = 1
+            continue
+        print(f"{file}: {len(samples)} samples, no problems")
+    return status
 
 
 def cmd_make_tiny(args: argparse.Namespace) -> int:
@@ -327,15 +366,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("data", help="dataset utilities").add_subparsers(dest="data_command", required=True)
     ms = d.add_parser("make-synthetic", help="write a synthetic world as JSONL + PNG images")
-    ms.add_argument("--world", default="scan")
-    ms.add_argument("--out", required=True)
-    ms.add_argument("--n-train", type=int, default=512)
-    ms.add_argument("--n-test", type=int, default=128)
+    ms.add_argument(
+        "--world", default="scan", help="which synthetic world (default scan; a wrong name lists them)"
+    )
+    ms.add_argument("--out", required=True, help="folder for train.jsonl, test.jsonl and images/")
+    ms.add_argument("--n-train", type=_positive_int, default=512, help="training items (default 512)")
+    ms.add_argument("--n-test", type=_positive_int, default=128, help="test items (default 128)")
     ms.add_argument("--seed", type=int, default=0)
-    ms.add_argument("--image-size", type=int, default=112)
+    ms.add_argument("--image-size", type=_positive_int, default=112, help="image side in pixels")
+    ms.add_argument("--overwrite", action="store_true", help="replace a dataset already in --out")
     ms.set_defaults(func=cmd_make_synthetic)
     v = d.add_parser("validate", help="check a JSONL dataset; prints FILE:LINE: field: problem")
-    v.add_argument("file")
+    v.add_argument("file", help="a .jsonl file, or a folder: each of its .jsonl files")
     v.add_argument("--image-root")
     v.set_defaults(func=cmd_validate)
 

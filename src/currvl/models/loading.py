@@ -23,19 +23,26 @@ SHIPPED_BASES: dict[str, Path] = {
 
 def resolve_model_path(name_or_path: str | Path) -> str:
     """`currvl-base` (or another `SHIPPED_BASES` name) names a shipped base; a folder or a hub id passes
-    through. A name that can only be a folder (absolute, relative with ./ or ~, or with two or more
-    slashes, which no hub id has) and is missing fails here, instead of as a hub lookup of a malformed
-    repo id."""
+    through. A name that can only be a folder (absolute, relative with ./ or ~, with two or more
+    slashes, which no hub id has, or `dir/name` where `dir` is a folder here) and is missing fails here,
+    instead of as a hub lookup of a malformed repo id or, offline, a connection error."""
     text = str(name_or_path)
     if text in SHIPPED_BASES:
         return str(SHIPPED_BASES[text])
-    looks_local = text.startswith((".", "/", "~")) or text.count("/") >= 2 or isinstance(name_or_path, Path)
+    looks_local = (
+        text.startswith((".", "/", "~"))
+        or text.count("/") >= 2
+        or isinstance(name_or_path, Path)
+        or (text.count("/") == 1 and Path(text.split("/")[0]).is_dir())  # runs/x where ./runs is a folder
+    )
     if looks_local and not Path(text).expanduser().exists():
         raise FileNotFoundError(f"no model folder at {text} (did its training finish? is the path right?)")
     return text
 
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16, "auto": "auto"}
+DTYPE_NAMES: tuple[str, ...] = tuple(_DTYPES)
+"""What a recipe's `model.dtype` may say ("auto": bfloat16 on the GPU, float32 on the CPU)."""
 
 
 def resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype | str | None:

@@ -8,6 +8,8 @@ each name's factory builds its reward from the options, and every reward comes b
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -39,8 +41,12 @@ REWARD_NAMES: tuple[str, ...] = tuple(REWARD_FACTORIES)
 
 
 def import_reward(spec: str) -> RewardFunc:
-    """A user's own TRL-style reward, named in a recipe as 'package.module:function'."""
+    """A user's own TRL-style reward, named in a recipe as 'package.module:function'. The working
+    directory is searched after the installed packages, as `python -m` would: the `currvl` command's
+    own sys.path does not hold it, and a reward module beside the recipe is the common case."""
     module_name, _, attr = spec.partition(":")
+    if os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())
     try:
         func = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as err:

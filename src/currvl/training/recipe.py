@@ -181,6 +181,7 @@ def recipe_from_dict(
                 f"{where(source, lines, 'data.concepts')}: a stage asks about the concept (about: concept); "
                 "name the words that mark the domain's concepts (a synthetic world has its own)"
             )
+    _check_dtype(recipe.model.dtype, source, lines)
     _check_rewards(recipe.rewards, "rewards", source, lines)
     for i, stage in enumerate(recipe.curriculum or []):
         _check_rewards(stage.rewards, f"curriculum.{i}.rewards", source, lines)
@@ -201,13 +202,30 @@ def concept_words(recipe: Recipe) -> list[str]:
     return list(recipe.data.concepts or source_concepts(recipe.data.train))
 
 
+def _check_dtype(dtype: str, source: str, lines: dict[str, int]) -> None:
+    from currvl.models.loading import DTYPE_NAMES
+
+    if dtype not in DTYPE_NAMES:
+        hint = did_you_mean(str(dtype), list(DTYPE_NAMES))
+        raise RecipeError(
+            f"{where(source, lines, 'model.dtype')}: unknown dtype {dtype!r}{hint}; expected one of {list(DTYPE_NAMES)}"
+        )
+
+
 def _check_rewards(names: list[str], key: str, source: str, lines: dict[str, int]) -> None:
-    """Known reward names (or `module:function`, imported when the trainer is built), so a typo in a
-    later curriculum stage or compare method fails at load, not after the earlier ones trained."""
+    """Known reward names, or a `module:function` that imports: a typo in a later curriculum stage or
+    compare method, or a module that is not importable, fails at load, not after the earlier ones trained
+    (and before the run's folder is claimed)."""
     from currvl.rewards import REWARD_NAMES
+    from currvl.rewards.registry import import_reward
 
     for i, name in enumerate(names):
-        if name not in REWARD_NAMES and ":" not in name:
+        if ":" in name:
+            try:
+                import_reward(name)
+            except ValueError as err:
+                raise RecipeError(f"{where(source, lines, f'{key}.{i}')}: {err}") from None
+        elif name not in REWARD_NAMES:
             hint = did_you_mean(name, list(REWARD_NAMES))
             raise RecipeError(
                 f"{where(source, lines, f'{key}.{i}')}: unknown reward {name!r}{hint}; known rewards: "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -10,9 +11,10 @@ import yaml
 from transformers.trainer_utils import get_last_checkpoint
 
 from currvl.data.sources import load_source
+from currvl.models.loading import resolve_model_path
 from currvl.training.builders import OutputDirExistsError, build_trainer, prepare_output_dir, save_final
 from currvl.training.distributed import is_main_process
-from currvl.training.recipe import Recipe
+from currvl.training.recipe import Recipe, RecipeError
 
 __all__ = ["OutputDirExistsError", "train"]
 
@@ -38,7 +40,9 @@ def train(
         split="train",
     )
     if not train_samples:
-        raise ValueError(f"{recipe.source}: data.train: no usable samples")
+        raise RecipeError(
+            f"{recipe.source}: data.train: no usable samples (every row was skipped, or the source is empty)"
+        )
     if data.formats:
         from currvl.data.formats import mix_formats
 
@@ -48,18 +52,67 @@ def train(
         from currvl.training.self_improve_run import load_self_improve_data, run_self_improvement
 
         si_samples = load_self_improve_data(recipe)
+    if overwrite and resume:
+        raise RecipeError(f"{recipe.source}: --overwrite replaces a run and --resume continues it; pass one")
+    resolve_model_path(recipe.model.name_or_path)  # a missing folder fails before the folder is claimed
+    fresh = not (Path(recipe.output_dir).exists() and any(Path(recipe.output_dir).iterdir()))
     out = prepare_output_dir(recipe.output_dir, overwrite=overwrite, resume=resume)
-    if is_main_process():
-        (out / "recipe.yaml").write_text(yaml.safe_dump(_recipe_dict(recipe), sort_keys=False))
-    if recipe.curriculum:
-        from currvl.training.curriculum_run import train_curriculum
+    if resume:
+        _check_same_recipe(recipe, out)
+    try:
+        if is_main_process():
+            (out / "recipe.yaml").write_text(yaml.safe_dump(_recipe_dict(recipe), sort_keys=False))
+        if recipe.curriculum:
+            from currvl.training.curriculum_run import train_curriculum
 
-        final = train_curriculum(recipe, train_samples, out, resume=resume, callbacks=callbacks)
-    else:
-        final = _train_single(recipe, out, train_samples, resume=resume, callbacks=callbacks)
-    if si_samples is not None:
-        final = run_self_improvement(recipe, final, out, si_samples, resume=resume, callbacks=callbacks)
+            final = train_curriculum(recipe, train_samples, out, resume=resume, callbacks=callbacks)
+        else:
+            final = _train_single(recipe, out, train_samples, resume=resume, callbacks=callbacks)
+        if si_samples is not None:
+            final = run_self_improvement(recipe, final, out, si_samples, resume=resume, callbacks=callbacks)
+    except BaseException:
+        if fresh and is_main_process() and not _trained_anything(out):
+            shutil.rmtree(out, ignore_errors=True)  # the folder was empty: a fixed rerun needs no --overwrite
+        raise
     return final
+
+
+def _trained_anything(out: Path) -> bool:
+    """Whether a run folder holds anything a resume could use (a checkpoint, a log, a model)."""
+    return any(
+        any(out.rglob(pattern)) for pattern in ("checkpoint-*", "log_history.json", "final", "*.safetensors")
+    )
+
+
+def _check_same_recipe(recipe: Recipe, out: Path) -> None:
+    """--resume continues the run in `out` as it was started: a recipe that now says something else
+    (more steps, another rate) would be ignored by a finished run and mixed into an unfinished one, and
+    the saved recipe.yaml would stop describing the weights. Keys the saved file lacks (an older
+    currvl) are not compared."""
+    saved_file = out / "recipe.yaml"
+    if not saved_file.exists():
+        return
+    saved = _flatten(yaml.safe_load(saved_file.read_text()) or {})
+    now = _flatten(yaml.safe_load(yaml.safe_dump(_recipe_dict(recipe), sort_keys=False)))
+    changed = [key for key in saved if key in now and now[key] != saved[key]]
+    if changed:
+        shown = "; ".join(f"{k}: {saved[k]!r} -> {now[k]!r}" for k in changed[:5])
+        more = f" (and {len(changed) - 5} more)" if len(changed) > 5 else ""
+        raise RecipeError(
+            f"{recipe.source}: --resume continues the run in {out}, which was started with another recipe "
+            f"({shown}{more}); train into a new output_dir, or pass --overwrite to start it over"
+        )
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"trainer": {"max_steps": 3}} -> {"trainer.max_steps": 3} (an empty section stays a leaf)."""
+    out: dict[str, Any] = {}
+    for key, value in d.items():
+        if isinstance(value, dict) and value:
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
 
 
 def _train_single(

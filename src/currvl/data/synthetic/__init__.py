@@ -95,7 +95,7 @@ def write_synthetic(
         for split in ("train", "test"):
             if (out / f"{split}.jsonl").exists():
                 raise FileExistsError(
-                    f"{out / f'{split}.jsonl'} already exists; pass overwrite=True to replace it"
+                    f"{out / f'{split}.jsonl'} already exists; pass overwrite=True (--overwrite) to replace it"
                 )
     out.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}
