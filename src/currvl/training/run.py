@@ -57,10 +57,10 @@ def train(
     resolve_model_path(recipe.model.name_or_path)  # a missing folder fails before the folder is claimed
     fresh = not (Path(recipe.output_dir).exists() and any(Path(recipe.output_dir).iterdir()))
     out = prepare_output_dir(recipe.output_dir, overwrite=overwrite, resume=resume)
-    if resume:
+    if resume and is_main_process():  # rank 0 checks as it checked the folder: its refusal ends the launch
         _check_same_recipe(recipe, out)
     try:
-        if is_main_process():
+        if is_main_process() and not (resume and (out / "recipe.yaml").exists()):  # on resume: the same one
             (out / "recipe.yaml").write_text(yaml.safe_dump(_recipe_dict(recipe), sort_keys=False))
         if recipe.curriculum:
             from currvl.training.curriculum_run import train_curriculum
