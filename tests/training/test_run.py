@@ -145,23 +145,25 @@ def test_a_users_files_mix_with_pictures_drawn_in_memory(tmp_path):
         assert np.array_equal(np.asarray(grpo[i]["image"].convert("RGB")), expected)
 
 
-def test_resume_refuses_a_recipe_the_run_was_not_started_with(tiny_model_dir, tmp_path):
-    """--resume on a run whose recipe.yaml says otherwise (a larger budget) is refused before any model
-    loads, and leaves recipe.yaml as it was; --resume and --overwrite together are refused too."""
+def test_resume_of_a_finished_run_refuses_a_changed_recipe(tiny_model_dir, tmp_path):
+    """A finished run once took `--resume --set trainer.max_steps=5` silently: it returned its 3-step
+    model and rewrote recipe.yaml to say 5. Now that is refused, naming the key, and recipe.yaml stays;
+    the same recipe returns the final model; --resume with --overwrite is refused too. (An unfinished
+    run continues under a changed budget: tests/training/test_multiprocess.py resumes with a new one.)"""
     import yaml
 
     from currvl.training.recipe import RecipeError
-    from currvl.training.run import _recipe_dict
+    from currvl.training.run import DONE_FILE
 
     out = tmp_path / "run"
-    out.mkdir()
-    saved = _recipe_dict(_sft_recipe(tiny_model_dir, out, max_steps=3))
-    (out / "recipe.yaml").write_text(yaml.safe_dump(saved, sort_keys=False))
-    with pytest.raises(RecipeError, match=r"started with another recipe \(trainer.max_steps: 3 -> 5\)"):
+    final = train(_sft_recipe(tiny_model_dir, out, max_steps=2))
+    assert json.loads((out / DONE_FILE).read_text())["final"] == str(final)
+    with pytest.raises(RecipeError, match=r"has finished.*\(trainer.max_steps: 2 -> 5\)"):
         train(_sft_recipe(tiny_model_dir, out, max_steps=5), resume=True)
-    assert yaml.safe_load((out / "recipe.yaml").read_text())["trainer"]["max_steps"] == 3
+    assert yaml.safe_load((out / "recipe.yaml").read_text())["trainer"]["max_steps"] == 2
+    assert train(_sft_recipe(tiny_model_dir, out, max_steps=2), resume=True) == final
     with pytest.raises(RecipeError, match="pass one"):
-        train(_sft_recipe(tiny_model_dir, out, max_steps=3), resume=True, overwrite=True)
+        train(_sft_recipe(tiny_model_dir, out, max_steps=2), resume=True, overwrite=True)
 
 
 def test_a_run_that_fails_before_training_leaves_no_folder_to_overwrite(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 from pathlib import Path
@@ -16,7 +17,10 @@ from currvl.training.builders import OutputDirExistsError, build_trainer, prepar
 from currvl.training.distributed import is_main_process
 from currvl.training.recipe import Recipe, RecipeError
 
-__all__ = ["OutputDirExistsError", "train"]
+__all__ = ["DONE_FILE", "OutputDirExistsError", "train"]
+
+DONE_FILE = "run_done.json"
+"""Written last by a run that finished (its final model's folder): --resume of it changes nothing."""
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +62,9 @@ def train(
     fresh = not (Path(recipe.output_dir).exists() and any(Path(recipe.output_dir).iterdir()))
     out = prepare_output_dir(recipe.output_dir, overwrite=overwrite, resume=resume)
     if resume and is_main_process():  # rank 0 checks as it checked the folder: its refusal ends the launch
-        _check_same_recipe(recipe, out)
+        _check_resumed_recipe(recipe, out)
     try:
-        if is_main_process() and not (resume and (out / "recipe.yaml").exists()):  # on resume: the same one
+        if is_main_process():
             (out / "recipe.yaml").write_text(yaml.safe_dump(_recipe_dict(recipe), sort_keys=False))
         if recipe.curriculum:
             from currvl.training.curriculum_run import train_curriculum
@@ -74,6 +78,8 @@ def train(
         if fresh and is_main_process() and not _trained_anything(out):
             shutil.rmtree(out, ignore_errors=True)  # the folder was empty: a fixed rerun needs no --overwrite
         raise
+    if is_main_process():
+        (out / DONE_FILE).write_text(json.dumps({"final": str(final)}, indent=2))
     return final
 
 
@@ -84,24 +90,28 @@ def _trained_anything(out: Path) -> bool:
     )
 
 
-def _check_same_recipe(recipe: Recipe, out: Path) -> None:
-    """--resume continues the run in `out` as it was started: a recipe that now says something else
-    (more steps, another rate) would be ignored by a finished run and mixed into an unfinished one, and
-    the saved recipe.yaml would stop describing the weights. Keys the saved file lacks (an older
-    currvl) are not compared."""
+def _check_resumed_recipe(recipe: Recipe, out: Path) -> None:
+    """--resume with a recipe that says something else than the run's recipe.yaml: an unfinished run
+    continues under the new one (Trainer's way to lengthen or shorten a run: `--set
+    trainer.max_steps=N`), said in a warning; a finished run would ignore it and return its old model,
+    so that is refused. Keys the saved file lacks (an older currvl) are not compared."""
     saved_file = out / "recipe.yaml"
     if not saved_file.exists():
         return
     saved = _flatten(yaml.safe_load(saved_file.read_text()) or {})
     now = _flatten(yaml.safe_load(yaml.safe_dump(_recipe_dict(recipe), sort_keys=False)))
     changed = [key for key in saved if key in now and now[key] != saved[key]]
-    if changed:
-        shown = "; ".join(f"{k}: {saved[k]!r} -> {now[k]!r}" for k in changed[:5])
-        more = f" (and {len(changed) - 5} more)" if len(changed) > 5 else ""
+    if not changed:
+        return
+    shown = "; ".join(f"{k}: {saved[k]!r} -> {now[k]!r}" for k in changed[:5])
+    shown += f" (and {len(changed) - 5} more)" if len(changed) > 5 else ""
+    if (out / DONE_FILE).exists():
         raise RecipeError(
-            f"{recipe.source}: --resume continues the run in {out}, which was started with another recipe "
-            f"({shown}{more}); train into a new output_dir, or pass --overwrite to start it over"
+            f"{recipe.source}: --resume: the run in {out} has finished, and this recipe differs from the one "
+            f"it ran ({shown}); train into a new output_dir (model.name_or_path: its final model to go on "
+            "from it), or pass --overwrite to run it again"
         )
+    log.warning("--resume with a changed recipe (%s): the run continues under the new one", shown)
 
 
 def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
