@@ -303,7 +303,8 @@ def test_a_missing_model_folder_is_named_not_looked_up_on_the_hub(tmp_path, caps
 def test_make_synthetic_refuses_an_unknown_world_before_writing_and_overwrites_on_request(tmp_path, capsys):
     out = tmp_path / "d"
     assert main(["data", "make-synthetic", "--world", "nope", "--out", str(out)]) == 2
-    assert "not a synthetic world; known: general, scan" in capsys.readouterr().err and not out.exists()
+    assert "unknown synthetic world 'nope'; expected one of general, scan" in capsys.readouterr().err
+    assert not out.exists()
     args = ["data", "make-synthetic", "--out", str(out), "--n-train", "3", "--n-test", "2"]
     assert main(args) == 0
     assert main(args) == 2

@@ -112,14 +112,12 @@ def cmd_self_improve(args: argparse.Namespace) -> int:
 
 
 def cmd_make_synthetic(args: argparse.Namespace) -> int:
-    from currvl.data.synthetic import EXTRA_WORLDS, WORLDS, write_synthetic
+    from currvl.data.synthetic import get_world, write_synthetic
 
-    known = [*WORLDS, *EXTRA_WORLDS]
-    if args.world not in known:  # before anything is written
-        print(
-            f"error: --world {args.world!r}: not a synthetic world; known: {', '.join(known)}",
-            file=sys.stderr,
-        )
+    try:
+        get_world(args.world)
+    except ValueError as err:
+        print(f"error: --world: {err}", file=sys.stderr)
         return 2
     paths = write_synthetic(
         args.out,

@@ -29,6 +29,13 @@ class OutputDirExistsError(FileExistsError):
     pass
 
 
+def holds_anything(folder: str | Path) -> bool:
+    """Whether `folder` exists with something in it: a run there is refused without --resume or
+    --overwrite, and a failed start may remove only a folder that held nothing."""
+    folder = Path(folder)
+    return folder.exists() and any(folder.iterdir())
+
+
 def prepare_output_dir(output_dir: str | Path, *, overwrite: bool = False, resume: bool = False) -> Path:
     """Never clobber a previous run: an occupied folder needs an explicit --resume or --overwrite.
 
@@ -42,7 +49,7 @@ def prepare_output_dir(output_dir: str | Path, *, overwrite: bool = False, resum
     if not is_main_process():
         wait_for_claim(out)
         return out
-    occupied = out.exists() and any(out.iterdir())
+    occupied = holds_anything(out)
     if occupied and not (overwrite or resume):
         raise OutputDirExistsError(
             f"{out} already holds a run; pass --resume to continue it or --overwrite to replace it"

@@ -13,7 +13,13 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from currvl.data.sources import load_source
 from currvl.models.loading import resolve_model_path
-from currvl.training.builders import OutputDirExistsError, build_trainer, prepare_output_dir, save_final
+from currvl.training.builders import (
+    OutputDirExistsError,
+    build_trainer,
+    holds_anything,
+    prepare_output_dir,
+    save_final,
+)
 from currvl.training.distributed import is_main_process
 from currvl.training.recipe import Recipe, RecipeError
 
@@ -59,13 +65,14 @@ def train(
     if overwrite and resume:
         raise RecipeError(f"{recipe.source}: --overwrite replaces a run and --resume continues it; pass one")
     resolve_model_path(recipe.model.name_or_path)  # a missing folder fails before the folder is claimed
-    fresh = not (Path(recipe.output_dir).exists() and any(Path(recipe.output_dir).iterdir()))
+    fresh = not holds_anything(recipe.output_dir)
     out = prepare_output_dir(recipe.output_dir, overwrite=overwrite, resume=resume)
+    recipe_text = yaml.safe_dump(_recipe_dict(recipe), sort_keys=False)
     if resume and is_main_process():  # rank 0 checks as it checked the folder: its refusal ends the launch
-        _check_resumed_recipe(recipe, out)
+        _check_resumed_recipe(recipe, recipe_text, out)
     try:
         if is_main_process():
-            (out / "recipe.yaml").write_text(yaml.safe_dump(_recipe_dict(recipe), sort_keys=False))
+            (out / "recipe.yaml").write_text(recipe_text)
         if recipe.curriculum:
             from currvl.training.curriculum_run import train_curriculum
 
@@ -90,7 +97,7 @@ def _trained_anything(out: Path) -> bool:
     )
 
 
-def _check_resumed_recipe(recipe: Recipe, out: Path) -> None:
+def _check_resumed_recipe(recipe: Recipe, recipe_text: str, out: Path) -> None:
     """--resume with a recipe that says something else than the run's recipe.yaml: an unfinished run
     continues under the new one (Trainer's way to lengthen or shorten a run: `--set
     trainer.max_steps=N`), said in a warning; a finished run would ignore it and return its old model,
@@ -99,7 +106,7 @@ def _check_resumed_recipe(recipe: Recipe, out: Path) -> None:
     if not saved_file.exists():
         return
     saved = _flatten(yaml.safe_load(saved_file.read_text()) or {})
-    now = _flatten(yaml.safe_load(yaml.safe_dump(_recipe_dict(recipe), sort_keys=False)))
+    now = _flatten(yaml.safe_load(recipe_text))
     changed = [key for key in saved if key in now and now[key] != saved[key]]
     if not changed:
         return

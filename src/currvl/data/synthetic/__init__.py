@@ -90,6 +90,7 @@ def write_synthetic(
     """Write ``train.jsonl`` / ``test.jsonl`` plus PNGs under ``out_dir/images``; return the jsonl paths."""
     from ..io import write_jsonl
 
+    get_world(world)  # an unknown name fails before anything is written
     out = Path(out_dir)
     if not overwrite:  # check both up front so a refusal never leaves a half-written dataset
         for split in ("train", "test"):
